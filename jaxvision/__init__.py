@@ -1,0 +1,3 @@
+"""jaxvision: classic CNN vision systems in JAX/Flax."""
+
+__version__ = "0.1.0"
