@@ -1,0 +1,123 @@
+"""U-Net (Ronneberger et al., 2015).
+
+Contracting path: per level two 3x3 conv + ReLU, then 2x2 max pool. Expanding path: 2x2
+up-convolution (or bilinear resize + 1x1 conv) halving the width, concatenation with the
+centre-cropped encoder map of the same level, two 3x3 conv + ReLU. A 1x1 conv gives class logits.
+`padding='VALID'` is the paper's network (572x572 in -> 388x388 out with depth 4);
+`padding='SAME'` keeps the input size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxvision.layers import check_images
+
+PADDINGS = ("VALID", "SAME")
+UPSAMPLINGS = ("transpose", "bilinear")
+
+
+def center_crop(x, height: int, width: int):
+    """Crops the centre `[B, height, width, C]` out of `x: [B, H, W, C]`."""
+    top = (x.shape[1] - height) // 2
+    left = (x.shape[2] - width) // 2
+    return x[:, top:top + height, left:left + width]
+
+
+class DoubleConv(nn.Module):
+    """Two 3x3 convolutions, each followed by (optional BatchNorm and) ReLU."""
+
+    features: int
+    padding: str
+    batch_norm: bool
+    dtype: Any = jnp.float32
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x, train: bool):
+        for i in range(2):
+            x = nn.Conv(self.features, (3, 3), padding=self.padding, use_bias=not self.batch_norm,
+                        dtype=self.dtype, name=f"conv{i}")(x)
+            if self.batch_norm:
+                x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                                 dtype=self.dtype, axis_name=self.axis_name, name=f"bn{i}")(x)
+            x = nn.relu(x)
+        return x
+
+
+class UNet(nn.Module):
+    """U-Net. `__call__(x [B,H,W,C], train) -> (logits [B,H',W',num_classes], features)`.
+
+    With 'VALID' padding H' = H - 124 for depth 4 (572 -> 388) and every level's map must have
+    an even size before pooling; with 'SAME', H' = H and H must be divisible by 2**depth.
+    `features` holds the encoder maps `stage1`..`stage{depth}`, `bottleneck` and `decoder`.
+    """
+
+    num_classes: int = 2
+    depth: int = 4
+    base_width: int = 64
+    padding: str = "VALID"
+    batch_norm: bool = False
+    upsampling: str = "transpose"
+    dtype: Any = jnp.float32
+    axis_name: str | None = None
+
+    def setup(self):
+        if self.padding not in PADDINGS:
+            raise ValueError(f"unet padding: expected one of {PADDINGS}, got {self.padding!r}")
+        if self.upsampling not in UPSAMPLINGS:
+            raise ValueError(
+                f"unet upsampling: expected one of {UPSAMPLINGS}, got {self.upsampling!r}")
+        if self.depth < 1 or self.base_width < 1 or self.num_classes < 1:
+            raise ValueError(
+                "unet depth, base_width, num_classes: expected positive integers, got "
+                f"{self.depth}, {self.base_width}, {self.num_classes}")
+
+    def _block(self, features: int, name: str) -> DoubleConv:
+        return DoubleConv(features, self.padding, self.batch_norm, self.dtype, self.axis_name,
+                          name=name)
+
+    def _check_size(self, x):
+        check_images(x, "unet")
+        size = tuple(x.shape[1:3])
+        for _ in range(self.depth):
+            if self.padding == "VALID":
+                size = tuple(s - 4 for s in size)
+            if min(size) < 2 or any(s % 2 for s in size):
+                raise ValueError(
+                    f"unet input height/width: {tuple(x.shape[1:3])} does not pool evenly "
+                    f"through depth {self.depth} with {self.padding} padding; for 'SAME' use a "
+                    f"multiple of {2**self.depth}, for 'VALID' e.g. 572 (depth 4) or 188 (depth 3)")
+            size = tuple(s // 2 for s in size)
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        self._check_size(x)
+        x = x.astype(self.dtype)
+        features, skips = {}, []
+        for level in range(self.depth):
+            x = self._block(self.base_width * 2**level, f"down{level + 1}")(x, train)
+            features[f"stage{level + 1}"] = x
+            skips.append(x)
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = self._block(self.base_width * 2**self.depth, "bottleneck")(x, train)
+        features["bottleneck"] = x
+        for level in reversed(range(self.depth)):
+            width = self.base_width * 2**level
+            if self.upsampling == "transpose":
+                x = nn.ConvTranspose(width, (2, 2), strides=(2, 2), dtype=self.dtype,
+                                     name=f"up{level + 1}")(x)
+            else:
+                b, h, w, c = x.shape
+                x = jax.image.resize(x, (b, 2 * h, 2 * w, c), "bilinear")
+                x = nn.Conv(width, (1, 1), dtype=self.dtype, name=f"up{level + 1}")(x)
+            skip = center_crop(skips[level], x.shape[1], x.shape[2])
+            x = jnp.concatenate([skip, x], axis=-1)
+            x = self._block(width, f"decoder{level + 1}")(x, train)
+        features["decoder"] = x
+        logits = nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, name="head")(x)
+        return logits, features

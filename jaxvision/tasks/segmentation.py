@@ -1,0 +1,62 @@
+"""Semantic segmentation: pixel cross-entropy, argmax prediction, confusion-matrix metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from jaxvision.losses import pixel_cross_entropy
+from jaxvision.metrics.segmentation import confusion_matrix, segmentation_scores
+from jaxvision.models.unet import center_crop
+
+
+def match_labels(logits, labels):
+    """Centre-crops labels [B,H,W] to the logits' [B,h,w,K] size (valid-padding models)."""
+    if logits.shape[1:3] == labels.shape[1:3]:
+        return labels
+    if logits.shape[1] > labels.shape[1] or logits.shape[2] > labels.shape[2]:
+        raise ValueError(f"segmentation logits {logits.shape[1:3]} are larger than the labels "
+                         f"{labels.shape[1:3]}: expected at most the label size")
+    return center_crop(labels[..., None], logits.shape[1], logits.shape[2])[..., 0]
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentationTask:
+    """Per-pixel classification into `class_names` (index 0 is background)."""
+
+    class_names: tuple[str, ...]
+    ignore_label: int | None = 255
+    fields: tuple[str, ...] = ("image", "segmentation")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def init(self, model, rng, batch):
+        params_rng, dropout_rng = jax.random.split(rng)
+        return model.init({"params": params_rng, "dropout": dropout_rng}, batch["image"],
+                          train=False)
+
+    def loss(self, model, variables, batch, rng):
+        (logits, _), new_state = model.apply(
+            variables, batch["image"], train=True, rngs={"dropout": rng},
+            mutable=[k for k in variables if k != "params"])
+        labels = match_labels(logits, batch["segmentation"])
+        loss = pixel_cross_entropy(logits, labels, ignore_label=self.ignore_label)
+        accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
+        return loss, ({"loss": loss, "pixel_accuracy": accuracy}, new_state)
+
+    def predict(self, model, variables, batch):
+        logits, _ = model.apply(variables, batch["image"], train=False)
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+
+    def eval_stats(self, predictions, batch):
+        labels = match_labels(predictions[..., None], batch["segmentation"])
+        valid = batch.get("example_valid")
+        valid = None if valid is None else valid[:, None, None]
+        return {"confusion": confusion_matrix(labels, predictions, self.num_classes, valid)}
+
+    def summarize(self, stats):
+        return segmentation_scores(stats["confusion"], self.class_names)

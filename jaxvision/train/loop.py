@@ -1,0 +1,143 @@
+"""`train_and_evaluate(config, workdir)`: data, model, state, the jitted step, checkpoints, logs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from jax.experimental import multihost_utils
+
+from jaxvision.data import ExampleTransform, eval_batches, load_splits, train_dataset
+from jaxvision.models import get_model
+from jaxvision.tasks import get_task
+from jaxvision.train.checkpoint import Checkpoints
+from jaxvision.train.config import validate_config
+from jaxvision.train.logging import MetricsWriter
+from jaxvision.train.optim import build_optimizer
+from jaxvision.train.parallel import JitMesh
+from jaxvision.train.preemption import StopRequest
+from jaxvision.train.state import create_train_state
+from jaxvision.train.step import make_train_step
+
+
+def to_host(tree):
+    """numpy copies of replicated (possibly multi-host) arrays."""
+    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
+def _load_data(config):
+    """Process 0 builds the dataset first; the others then open (or build their own copy)."""
+    data_cfg = config.data.to_dict()
+    data_cfg["data_dir"] = os.path.expanduser(data_cfg["data_dir"])
+    data_cfg = type("DataConfig", (), data_cfg)
+    if jax.process_count() > 1:
+        if jax.process_index() == 0:
+            load_splits(config.dataset, data_cfg)
+        multihost_utils.sync_global_devices("jaxvision:data_prepared")
+    return load_splits(config.dataset, data_cfg)
+
+
+@dataclasses.dataclass
+class Trainer:
+    """Everything a run needs, built once from the config."""
+
+    config: object
+    workdir: str
+
+    def __post_init__(self):
+        config = self.config
+        validate_config(config)
+        self.splits = _load_data(config)
+        self.task = get_task(config.task, self.splits.class_names, **config.task_kwargs)
+        self.model = get_model(config.model, num_classes=self.task.num_classes,
+                               dtype=jnp.dtype(config.dtype), **config.model_kwargs)
+        self.parallel = JitMesh()
+        self.transform = ExampleTransform(self.task.fields, config.data.max_boxes,
+                                          random_flip=config.data.random_flip, seed=config.seed)
+        self.train_iter = iter(train_dataset(self.splits.train, self.transform,
+                                             global_batch=config.train.batch_size,
+                                             seed=config.seed))
+        self.tx = build_optimizer(config.optimizer, config.train.steps)
+        self.step_fn = self.parallel.jit_step(make_train_step(self.model, self.task, self.tx))
+        self.eval_fn = self.parallel.jit_eval(
+            lambda variables, batch: self.task.eval_stats(
+                self.task.predict(self.model, variables, batch), batch))
+        self.checkpoints = Checkpoints(os.path.join(self.workdir, "checkpoints"),
+                                       every=config.train.checkpoint_every,
+                                       keep=config.train.keep_checkpoints)
+
+    def initial_state(self):
+        """The latest checkpoint's state (data iterator moved to match), else a fresh one."""
+        init_rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
+        example = next(iter(eval_batches(self.splits.test, dataclasses.replace(
+            self.transform, random_flip=False), global_batch=jax.process_count())))
+        init = jax.jit(lambda rng, batch: create_train_state(
+            self.task.init(self.model, rng, batch), self.tx), out_shardings=self.parallel.replicated)
+        abstract = jax.eval_shape(init, init_rng, example)
+        if self.checkpoints.latest_step is not None:
+            abstract = jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.parallel.replicated),
+                abstract)
+            logging.info("Resuming from checkpoint step %d", self.checkpoints.latest_step)
+            return self.checkpoints.restore(abstract, self.train_iter)
+        return init(init_rng, example)
+
+    def evaluate(self, variables) -> dict[str, float]:
+        """Task metrics over the whole test split."""
+        transform = dataclasses.replace(self.transform, random_flip=False)
+        totals = None
+        for local in eval_batches(self.splits.test, transform,
+                                  global_batch=self.config.train.eval_batch_size):
+            stats = self.eval_fn(variables, self.parallel.put_batch(local))
+            totals = stats if totals is None else jax.tree.map(jnp.add, totals, stats)
+        return self.task.summarize(to_host(totals))
+
+
+def train_and_evaluate(config, workdir: str) -> dict[str, float]:
+    """Trains `config.train.steps` steps (resuming from `workdir/checkpoints` if present),
+    evaluates on the test split, writes `workdir/metrics.jsonl` and returns the final metrics."""
+    workdir = os.path.abspath(os.path.expanduser(workdir))
+    trainer = Trainer(config, workdir)
+    state = trainer.initial_state()
+    start, total = int(to_host(state.step)), config.train.steps
+    num_params = sum(x.size for x in jax.tree.leaves(state.params))
+    logging.info("%s: %s parameters on %d devices; steps %d..%d", config.model, f"{num_params:,}",
+                 trainer.parallel.num_devices, start, total)
+    writer = MetricsWriter(workdir, total_steps=total, initial_step=start)
+    step_key = jax.random.fold_in(jax.random.key(config.seed), 1)
+    last_log, last_time = start, time.time()
+    with StopRequest() as stop:
+        for step in range(start, total):
+            batch = trainer.parallel.put_batch(next(trainer.train_iter))
+            state, metrics = trainer.step_fn(state, batch, step_key)
+            done = step + 1
+            writer.progress(1)
+            if done % config.train.log_every == 0 or done == total:
+                metrics = to_host(metrics)
+                now = time.time()
+                rate = (done - last_log) * config.train.batch_size / (now - last_time)
+                record = writer.write(done, "train", {**metrics, "images_per_s": rate})
+                writer.progress(0, loss=record["loss"], img_s=rate)
+                last_log, last_time = done, now
+            if done % config.train.eval_every == 0 and done != total:
+                writer.write(done, "test", trainer.evaluate(state.variables))
+            trainer.checkpoints.save(done, state, trainer.train_iter, force=done == total)
+            if stop.requested:
+                trainer.checkpoints.save(done, state, trainer.train_iter, force=True)
+                trainer.checkpoints.wait()
+                writer.close()
+                logging.warning("SIGTERM: saved a checkpoint at step %d and stopped", done)
+                return {"step": done, "stopped": True}
+    trainer.checkpoints.wait()
+    final = {"step": total, **writer.write(total, "test", trainer.evaluate(state.variables))}
+    writer.close()
+    trainer.checkpoints.close()
+    if jax.process_index() == 0:
+        print(json.dumps(final), flush=True)
+    return final
