@@ -4,29 +4,40 @@ Config fields can be overridden on the command line (`--config.train.steps=200`)
 field is an error. A workdir that holds a checkpoint is resumed.
 """
 
-from absl import app, flags
+import os
+import sys
+
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 config_flags.DEFINE_config_file("config", None, "Path to a configs/<model>.py file.",
                                 lock_config=True)
-flags.DEFINE_string("workdir", None, "Output directory (default: workdir/<config name>).")
+flags.DEFINE_string("workdir", None, "Output directory (default: workdir/<config file name>).")
 flags.mark_flags_as_required(["config"])
+
+
+def parse_flags(argv):
+    """absl parsing, with config mistakes (unknown fields, wrong types) as one clear line."""
+    try:
+        return flags.FLAGS(argv)
+    except (KeyError, AttributeError, TypeError, ValueError, flags.Error) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        sys.exit(f"train.py: bad flag or config override: {message}")
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    import os
-
     from jaxvision.train import train_and_evaluate
 
+    if flags.FLAGS["verbosity"].using_default_value:
+        logging.set_verbosity(logging.WARNING)  # orbax and TFDS log every file at INFO
     workdir = flags.FLAGS.workdir
     if workdir is None:
-        name = os.path.splitext(os.path.basename(config_flags.get_config_filename(
-            flags.FLAGS["config"])))[0]
-        workdir = os.path.join("workdir", name)
+        config_path = config_flags.get_config_filename(flags.FLAGS["config"])
+        workdir = os.path.join("workdir", os.path.splitext(os.path.basename(config_path))[0])
     train_and_evaluate(flags.FLAGS.config, workdir)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

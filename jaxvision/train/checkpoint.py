@@ -18,8 +18,8 @@ class Checkpoints:
     def __init__(self, directory: str, *, every: int, keep: int):
         if every < 1 or keep < 1:
             raise ValueError(f"checkpoint every/keep: expected positive integers, got {every}/{keep}")
-        options = ocp.CheckpointManagerOptions(save_interval_steps=every, max_to_keep=keep,
-                                               create=True)
+        self.every = every
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
         self.manager = ocp.CheckpointManager(os.path.abspath(directory), options=options,
                                              item_names=("state", "data"))
 
@@ -28,9 +28,11 @@ class Checkpoints:
         return self.manager.latest_step()
 
     def save(self, step: int, state, data_iterator, *, force: bool = False) -> bool:
-        """Saves if `step` is on the save interval (or `force`); returns whether it saved."""
+        """Saves if `step` is a multiple of `every` (or `force`); returns whether it saved."""
+        if not (force or step % self.every == 0) or step == self.manager.latest_step():
+            return False
         return self.manager.save(
-            step, force=force,
+            step, force=True,
             args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                     data=grain.checkpoint.CheckpointSave(data_iterator)))
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 from jax.experimental import multihost_utils
 
 from jaxvision.data import ExampleTransform, eval_batches, load_splits, train_dataset
@@ -24,6 +24,12 @@ from jaxvision.train.parallel import JitMesh
 from jaxvision.train.preemption import StopRequest
 from jaxvision.train.state import create_train_state
 from jaxvision.train.step import make_train_step
+
+
+def _say(message: str) -> None:
+    """One line on stderr from process 0 (absl INFO is silenced by train.py by default)."""
+    if jax.process_index() == 0:
+        print(message, file=sys.stderr, flush=True)
 
 
 def to_host(tree):
@@ -84,7 +90,8 @@ class Trainer:
             abstract = jax.tree.map(
                 lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.parallel.replicated),
                 abstract)
-            logging.info("Resuming from checkpoint step %d", self.checkpoints.latest_step)
+            _say(f"Resuming from {self.checkpoints.manager.directory} at step "
+                 f"{self.checkpoints.latest_step}")
             return self.checkpoints.restore(abstract, self.train_iter)
         return init(init_rng, example)
 
@@ -107,8 +114,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     state = trainer.initial_state()
     start, total = int(to_host(state.step)), config.train.steps
     num_params = sum(x.size for x in jax.tree.leaves(state.params))
-    logging.info("%s: %s parameters on %d devices; steps %d..%d", config.model, f"{num_params:,}",
-                 trainer.parallel.num_devices, start, total)
+    _say(f"{config.model}: {num_params:,} parameters on {trainer.parallel.num_devices} device(s); "
+         f"steps {start}..{total}; workdir {workdir}")
     writer = MetricsWriter(workdir, total_steps=total, initial_step=start)
     step_key = jax.random.fold_in(jax.random.key(config.seed), 1)
     last_log, last_time = start, time.time()
@@ -132,7 +139,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
                 trainer.checkpoints.save(done, state, trainer.train_iter, force=True)
                 trainer.checkpoints.wait()
                 writer.close()
-                logging.warning("SIGTERM: saved a checkpoint at step %d and stopped", done)
+                _say(f"SIGTERM: saved a checkpoint at step {done} and stopped")
                 return {"step": done, "stopped": True}
     trainer.checkpoints.wait()
     final = {"step": total, **writer.write(total, "test", trainer.evaluate(state.variables))}
