@@ -32,7 +32,8 @@ class ExampleTransform:
     def __post_init__(self):
         unknown = set(self.fields) - set(ALL_FIELDS)
         if unknown:
-            raise ValueError(f"data fields: expected a subset of {ALL_FIELDS}, got {sorted(unknown)}")
+            raise ValueError(
+                f"data fields: expected a subset of {ALL_FIELDS}, got {sorted(unknown)}")
 
     def __call__(self, example: dict, index: int) -> dict[str, np.ndarray]:
         wanted = set(self.fields)

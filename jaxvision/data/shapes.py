@@ -46,7 +46,9 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         s = self.builder_config.image_size
-        tensor = lambda shape, dtype: tfds.features.Tensor(shape=shape, dtype=dtype, encoding="zlib")
+        def tensor(shape, dtype):
+            return tfds.features.Tensor(shape=shape, dtype=dtype, encoding="zlib")
+
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict({
                 "image": tensor((s, s, 3), np.uint8),
@@ -83,7 +85,8 @@ def shapes_builder(*, image_size: int = 64, num_train: int = 2000, num_test: int
         if value < least:
             raise ValueError(f"shapes {field}: expected an integer >= {least}, got {value}")
     if max_shapes < min_shapes:
-        raise ValueError(f"shapes max_shapes: expected >= min_shapes={min_shapes}, got {max_shapes}")
+        raise ValueError(
+            f"shapes max_shapes: expected >= min_shapes={min_shapes}, got {max_shapes}")
     name = f"s{image_size}_n{num_train}-{num_test}_k{min_shapes}-{max_shapes}_seed{seed}"
     config = ShapesConfig(name=name, image_size=image_size, num_train=num_train,
                           num_test=num_test, min_shapes=min_shapes, max_shapes=max_shapes,

@@ -1,7 +1,8 @@
 """Numpy rendering of one synthetic `shapes` example: textured background, circles, squares and
 triangles, with semantic mask, instance masks, tight xyxy boxes and labels.
 
-Pure numpy and deterministic from `(seed, split, index)`, so the TFDS builder and the tests share it.
+Pure numpy and deterministic from the generator it is given, so the TFDS builder and the tests
+share it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class RenderSpec:
 
 
 def _shape_mask(kind: int, cx: float, cy: float, r: float, size: int) -> np.ndarray:
-    """Boolean [size, size] mask of a shape of half-extent r centred at (cx, cy); pixel centres +0.5."""
+    """Boolean [size, size] mask of a shape of half-extent r centred at (cx, cy), tested at
+    pixel centres (+0.5)."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
     if kind == 0:  # circle
         return (xx - cx) ** 2 + (yy - cy) ** 2 <= r**2

@@ -17,7 +17,8 @@ class Checkpoints:
 
     def __init__(self, directory: str, *, every: int, keep: int):
         if every < 1 or keep < 1:
-            raise ValueError(f"checkpoint every/keep: expected positive integers, got {every}/{keep}")
+            raise ValueError(
+                f"checkpoint every/keep: expected positive integers, got {every}/{keep}")
         self.every = every
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
         self.manager = ocp.CheckpointManager(os.path.abspath(directory), options=options,

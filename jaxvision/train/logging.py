@@ -45,7 +45,8 @@ class MetricsWriter:
         if not self.active:
             return record
         with open(self.path, "a") as f:
-            f.write(json.dumps({"step": step, "split": split, "time": time.time(), **record}) + "\n")
+            line = {"step": step, "split": split, "time": time.time(), **record}
+            f.write(json.dumps(line) + "\n")
         for name, value in record.items():
             if isinstance(value, int | float):
                 self.tb.add_scalar(f"{split}/{name}", value, step)

@@ -83,8 +83,9 @@ class Trainer:
         init_rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
         example = next(iter(eval_batches(self.splits.test, dataclasses.replace(
             self.transform, random_flip=False), global_batch=jax.process_count())))
-        init = jax.jit(lambda rng, batch: create_train_state(
-            self.task.init(self.model, rng, batch), self.tx), out_shardings=self.parallel.replicated)
+        init = jax.jit(
+            lambda rng, batch: create_train_state(self.task.init(self.model, rng, batch), self.tx),
+            out_shardings=self.parallel.replicated)
         abstract = jax.eval_shape(init, init_rng, example)
         if self.checkpoints.latest_step is not None:
             abstract = jax.tree.map(

@@ -26,7 +26,8 @@ def build_schedule(opt_cfg, total_steps: int) -> optax.Schedule:
 
 
 def build_optimizer(opt_cfg, total_steps: int) -> optax.GradientTransformation:
-    """SGD with momentum (weight decay added to the gradient) or AdamW; optional global-norm clip."""
+    """SGD with momentum (weight decay added to the gradient) or AdamW; optional global-norm
+    gradient clipping."""
     schedule = build_schedule(opt_cfg, total_steps)
     if opt_cfg.name == "sgd":
         tx = optax.chain(optax.add_decayed_weights(opt_cfg.weight_decay),

@@ -33,6 +33,6 @@ def make_train_step(model, task, tx: optax.GradientTransformation) -> Callable:
             batch_stats=new_model_state.get("batch_stats", state.batch_stats),
             opt_state=opt_state,
         )
-        return new_state, {**metrics, "grad_norm": optax.global_norm(grads)}
+        return new_state, {**metrics, "grad_norm": optax.tree.norm(grads)}
 
     return train_step

@@ -1,0 +1,59 @@
+"""U-Net train-step throughput (images/s) and its share of this machine's matmul peak.
+
+    python -m benchmarks.unet_step [--batch 16] [--steps 20]
+
+Uses the model and optimiser of configs/unet.py on shapes-sized inputs (64x64x3).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks.common import compiled_flops, matmul_peak_flops, time_call
+from configs import unet as unet_config
+from jaxvision.models import get_model
+from jaxvision.tasks import get_task
+from jaxvision.train.optim import build_optimizer
+from jaxvision.train.state import create_train_state
+from jaxvision.train.step import make_train_step
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    config = unet_config.get_config()
+    size = config.data.image_size
+    task = get_task("segmentation", ("circle", "square", "triangle"))
+    model = get_model("unet", num_classes=task.num_classes, **config.model_kwargs)
+    rng = np.random.default_rng(0)
+    batch = {"image": jnp.asarray(rng.normal(size=(args.batch, size, size, 3)), jnp.float32),
+             "segmentation": jnp.asarray(rng.integers(0, 4, (args.batch, size, size)), jnp.int32)}
+    tx = build_optimizer(config.optimizer, config.train.steps)
+    state = create_train_state(task.init(model, jax.random.key(0), batch), tx)
+    step = jax.jit(make_train_step(model, task, tx))
+    key = jax.random.key(1)
+    flops = compiled_flops(step, state, batch, key)
+
+    def run(s):
+        for _ in range(args.steps):
+            s, metrics = step(s, batch, key)
+        return metrics["loss"]
+
+    seconds = time_call(run, state, repeats=3) / args.steps
+    peak = matmul_peak_flops()
+    rate = flops / seconds
+    print(f"{'model':<28}{'batch':>6}{'step ms':>10}{'images/s':>10}{'GFLOP/step':>12}"
+          f"{'GFLOP/s':>9}{'peak GFLOP/s':>14}{'share':>7}")
+    print(f"{'unet (configs/unet.py)':<28}{args.batch:>6}{seconds * 1e3:>10.1f}"
+          f"{args.batch / seconds:>10.1f}{flops / 1e9:>12.2f}{rate / 1e9:>9.1f}"
+          f"{peak / 1e9:>14.1f}{rate / peak:>7.1%}")
+
+
+if __name__ == "__main__":
+    main()
