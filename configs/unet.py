@@ -3,8 +3,8 @@
     python train.py --config configs/unet.py
 
 Builds the 64x64 shapes dataset on first use (2,000 train / 256 test images), trains 600 steps
-of batch 16 with AdamW, and prints one JSON line; on a 2-core CPU it takes about N minutes and
-reaches test mIoU ~0.9 (see README).
+of batch 16 with AdamW, and prints one JSON line. On a 2-core CPU it takes about 3 minutes
+(dataset generation included) and reaches test mIoU 0.994 (measured: 0.9945; README).
 """
 
 from jaxvision.train.config import base_config
