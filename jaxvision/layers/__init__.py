@@ -1,5 +1,24 @@
 """Small shared Flax blocks and input checks used by the models."""
 
+from jaxvision.layers.conv_bn import ConvBN, batch_norm, conv_init, torch_padding
+from jaxvision.layers.mbconv import MBConv, make_divisible, stochastic_depth
+from jaxvision.layers.pooling import adaptive_avg_pool, global_avg_pool
+from jaxvision.layers.residual import BasicBlock, Bottleneck
+from jaxvision.layers.squeeze_excite import SqueezeExcite
 from jaxvision.layers.validation import check_images
 
-__all__ = ["check_images"]
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "ConvBN",
+    "MBConv",
+    "SqueezeExcite",
+    "adaptive_avg_pool",
+    "batch_norm",
+    "check_images",
+    "conv_init",
+    "global_avg_pool",
+    "make_divisible",
+    "stochastic_depth",
+    "torch_padding",
+]
