@@ -1,6 +1,7 @@
 """Small shared Flax blocks and input checks used by the models."""
 
 from jaxvision.layers.conv_bn import ConvBN, batch_norm, conv_init, torch_padding
+from jaxvision.layers.depthwise import DepthwiseConv, depthwise_conv_shifted
 from jaxvision.layers.mbconv import MBConv, make_divisible, stochastic_depth
 from jaxvision.layers.pooling import adaptive_avg_pool, global_avg_pool
 from jaxvision.layers.residual import BasicBlock, Bottleneck
@@ -11,12 +12,14 @@ __all__ = [
     "BasicBlock",
     "Bottleneck",
     "ConvBN",
+    "DepthwiseConv",
     "MBConv",
     "SqueezeExcite",
     "adaptive_avg_pool",
     "batch_norm",
     "check_images",
     "conv_init",
+    "depthwise_conv_shifted",
     "global_avg_pool",
     "make_divisible",
     "stochastic_depth",

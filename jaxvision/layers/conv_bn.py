@@ -8,8 +8,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-# torchvision initialises convolutions with kaiming_normal_(mode="fan_out", nonlinearity="relu").
-conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+# conv_init: torchvision's kaiming_normal_(mode="fan_out", nonlinearity="relu") for convs.
+from jaxvision.layers.depthwise import DepthwiseConv, conv_init
 
 
 def torch_padding(kernel_size: int, dilation: int = 1) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -36,7 +36,7 @@ class ConvBN(nn.Module):
     """`[B, H, W, Cin] -> [B, H', W', features]`: conv (no bias), BatchNorm, optional activation.
 
     Mirrors torchvision's `Conv2dNormActivation` (children `conv`, `bn` = torch `.0`, `.1`).
-    `groups == Cin` gives a depthwise convolution.
+    `groups == Cin > 1` gives a depthwise convolution (`DepthwiseConv`, fast on CPU).
     """
 
     features: int
@@ -52,9 +52,12 @@ class ConvBN(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool):
         k = self.kernel_size
-        x = nn.Conv(self.features, (k, k), strides=(self.strides, self.strides),
-                    padding=torch_padding(k), feature_group_count=self.groups, use_bias=False,
-                    kernel_init=conv_init, dtype=self.dtype, name="conv")(x)
+        if self.groups > 1 and self.groups == x.shape[-1] == self.features:
+            x = DepthwiseConv(k, self.strides, dtype=self.dtype, name="conv")(x)
+        else:
+            x = nn.Conv(self.features, (k, k), strides=(self.strides, self.strides),
+                        padding=torch_padding(k), feature_group_count=self.groups,
+                        use_bias=False, kernel_init=conv_init, dtype=self.dtype, name="conv")(x)
         x = batch_norm(train, momentum=self.bn_momentum, epsilon=self.bn_epsilon,
                        dtype=self.dtype, axis_name=self.axis_name, name="bn")(x)
         if self.activation is not None:

@@ -116,3 +116,19 @@ def test_bad_input_raises_value_error():
     with pytest.raises(ValueError, match="channels"):
         jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 64, 64, 1)),
                                           train=False))
+
+
+@pytest.mark.parametrize("k,s,size", [(3, 1, 9), (3, 2, 10), (5, 2, 11), (5, 1, 7)])
+def test_shifted_depthwise_conv_equals_grouped_conv(k, s, size):
+    from jaxvision.layers import DepthwiseConv
+
+    x = jax.random.normal(jax.random.key(0), (2, size, size, 6))
+    shifted, grouped = DepthwiseConv(k, s, impl="shifted"), DepthwiseConv(k, s, impl="conv")
+    params = shifted.init(jax.random.key(1), x)
+    np.testing.assert_allclose(shifted.apply(params, x), grouped.apply(params, x), rtol=1e-5,
+                               atol=1e-5)
+    grads = [jax.grad(lambda p, m=m: (m.apply(p, x) ** 2).sum())(params)
+             for m in (shifted, grouped)]
+    chex.assert_trees_all_close(grads[0], grads[1], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="impl"):
+        DepthwiseConv(k, s, impl="fft").apply(params, x)
