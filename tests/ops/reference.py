@@ -1,0 +1,110 @@
+"""Float64 numpy loop references written from the definitions (and torchvision's kernel rules)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def iou_ref(a, b):
+    out = np.zeros((len(a), len(b)))
+    for i, p in enumerate(np.asarray(a, np.float64)):
+        for j, q in enumerate(np.asarray(b, np.float64)):
+            iw = max(0.0, min(p[2], q[2]) - max(p[0], q[0]))
+            ih = max(0.0, min(p[3], q[3]) - max(p[1], q[1]))
+            inter = iw * ih
+            area = lambda t: max(t[2] - t[0], 0) * max(t[3] - t[1], 0)
+            union = area(p) + area(q) - inter
+            out[i, j] = inter / union if union > 0 else 0.0
+    return out
+
+
+def greedy_nms_ref(boxes, scores, thr, classes=None):
+    """Greedy NMS: stable descending order, suppress IoU > thr (same class only if classes)."""
+    boxes = np.asarray(boxes, np.float64)
+    order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))
+    keep, suppressed = [], np.zeros(len(scores), bool)
+    iou = iou_ref(boxes, boxes)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        for j in order:
+            if classes is not None and classes[j] != classes[i]:
+                continue
+            if iou[i, j] > thr:
+                suppressed[j] = True
+    return keep
+
+
+def _bilinear(fmap, y, x):
+    """torchvision kernel rule: 0 outside [-1, H] x [-1, W], clamp to the border otherwise."""
+    h, w = fmap.shape[:2]
+    if y < -1.0 or y > h or x < -1.0 or x > w:
+        return np.zeros(fmap.shape[2:])
+    y = max(y, 0.0)
+    x = max(x, 0.0)
+    yl, xl = int(y), int(x)
+    if yl >= h - 1:
+        yh = yl = h - 1
+        y = float(yl)
+    else:
+        yh = yl + 1
+    if xl >= w - 1:
+        xh = xl = w - 1
+        x = float(xl)
+    else:
+        xh = xl + 1
+    ly, lx = y - yl, x - xl
+    hy, hx = 1 - ly, 1 - lx
+    return (hy * hx * fmap[yl, xl] + hy * lx * fmap[yl, xh] + ly * hx * fmap[yh, xl]
+            + ly * lx * fmap[yh, xh])
+
+
+def roi_align_ref(features, boxes, box_indices, output_size, spatial_scale=1.0,
+                  sampling_ratio=-1, aligned=False):
+    features = np.asarray(features, np.float64)
+    oh, ow = output_size
+    out = np.zeros((len(boxes), oh, ow, features.shape[-1]))
+    off = 0.5 if aligned else 0.0
+    for k, (box, bi) in enumerate(zip(np.asarray(boxes, np.float64), box_indices, strict=True)):
+        x1, y1, x2, y2 = box * spatial_scale - off
+        rw, rh = x2 - x1, y2 - y1
+        if not aligned:
+            rw, rh = max(rw, 1.0), max(rh, 1.0)
+        bh, bw = rh / oh, rw / ow
+        gh = sampling_ratio if sampling_ratio > 0 else math.ceil(rh / oh)
+        gw = sampling_ratio if sampling_ratio > 0 else math.ceil(rw / ow)
+        count = max(gh * gw, 1)
+        for ph in range(oh):
+            for pw in range(ow):
+                acc = np.zeros(features.shape[-1])
+                for iy in range(gh):
+                    y = y1 + ph * bh + (iy + 0.5) * bh / gh
+                    for ix in range(gw):
+                        x = x1 + pw * bw + (ix + 0.5) * bw / gw
+                        acc += _bilinear(features[bi], y, x)
+                out[k, ph, pw] = acc / count
+    return out
+
+
+def roi_pool_ref(features, boxes, box_indices, output_size, spatial_scale=1.0):
+    features = np.asarray(features, np.float64)
+    h, w = features.shape[1:3]
+    oh, ow = output_size
+    rnd = lambda v: int(math.floor(abs(v) + 0.5) * (1 if v >= 0 else -1))
+    out = np.zeros((len(boxes), oh, ow, features.shape[-1]))
+    for k, (box, bi) in enumerate(zip(np.asarray(boxes, np.float64), box_indices, strict=True)):
+        sx, sy, ex, ey = (rnd(float(v) * spatial_scale) for v in box)
+        rw, rh = max(ex - sx + 1, 1), max(ey - sy + 1, 1)
+        for ph in range(oh):
+            for pw in range(ow):
+                hs = min(max(math.floor(ph * rh / oh) + sy, 0), h)
+                he = min(max(math.ceil((ph + 1) * rh / oh) + sy, 0), h)
+                ws = min(max(math.floor(pw * rw / ow) + sx, 0), w)
+                we = min(max(math.ceil((pw + 1) * rw / ow) + sx, 0), w)
+                if he <= hs or we <= ws:
+                    continue
+                out[k, ph, pw] = features[bi, hs:he, ws:we].max(axis=(0, 1))
+    return out

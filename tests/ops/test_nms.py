@@ -1,0 +1,94 @@
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxvision.ops import batched_nms, nms
+from jaxvision.ops.nms import _nms
+from tests.ops.reference import greedy_nms_ref
+
+
+def _clustered_boxes(rng, n, size=100.0):
+    # boxes around a few centres so that suppression chains actually happen
+    centres = rng.uniform(10, size - 10, (max(n // 8, 1), 2))
+    c = centres[rng.integers(0, len(centres), n)] + rng.normal(0, 3, (n, 2))
+    wh = rng.uniform(5, 30, (n, 2))
+    return np.concatenate([c - wh / 2, c + wh / 2], 1).astype(np.float32)
+
+
+def _check(got, valid, want, max_out):
+    got, valid = np.asarray(got), np.asarray(valid)
+    assert valid.sum() == min(len(want), max_out)
+    np.testing.assert_array_equal(got[valid], want[:max_out])
+    assert (got[~valid] == 0).all()
+    assert valid[: valid.sum()].all()
+
+
+@pytest.mark.parametrize("seed,n,thr", [(0, 40, 0.5), (1, 200, 0.3), (2, 300, 0.7), (3, 7, 0.0)])
+@pytest.mark.parametrize("tile", [16, 256])
+def test_nms_matches_greedy_reference(seed, n, thr, tile):
+    rng = np.random.default_rng(seed)
+    boxes = _clustered_boxes(rng, n)
+    scores = rng.integers(0, 10, n).astype(np.float32)  # many ties: stable order matters
+    want = np.array(greedy_nms_ref(boxes, scores, thr))
+    got, valid = _nms(boxes, scores, None, thr, n, -np.inf, tile=tile)
+    _check(got, valid, want, n)
+
+
+def test_nms_max_output_and_score_threshold():
+    rng = np.random.default_rng(5)
+    boxes = _clustered_boxes(rng, 120)
+    scores = rng.uniform(size=120).astype(np.float32)
+    want = np.array(greedy_nms_ref(boxes, scores, 0.5))
+    got, valid = nms(boxes, scores, 0.5, 5)
+    _check(got, valid, want, 5)
+    got, valid = nms(boxes, scores, 0.5, 120, score_threshold=0.6)
+    keep = scores > 0.6
+    want = np.flatnonzero(keep)[greedy_nms_ref(boxes[keep], scores[keep], 0.5)]
+    _check(got, valid, want, 120)
+
+
+def test_nms_degenerate_boxes_are_kept():
+    boxes = np.array([[0, 0, 0, 0], [0, 0, 0, 0], [1, 1, 5, 5], [1, 1, 5, 5]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
+    got, valid = nms(boxes, scores, 0.5, 4)
+    _check(got, valid, np.array([0, 1, 2]), 4)
+
+
+def test_batched_nms_matches_per_class_reference():
+    rng = np.random.default_rng(6)
+    boxes = _clustered_boxes(rng, 150)
+    scores = rng.permutation(150).astype(np.float32)
+    classes = rng.integers(0, 3, 150)
+    want = np.array(greedy_nms_ref(boxes, scores, 0.4, classes))
+    got, valid = batched_nms(boxes, scores, classes, 0.4, 150)
+    _check(got, valid, want, 150)
+
+
+def test_nms_jit_no_retrace_and_batching():
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def f(b, s, t):
+        return nms(b, s, t, 10)
+
+    rng = np.random.default_rng(7)
+    for t in (0.3, 0.5):
+        b = _clustered_boxes(rng, 50)
+        s = rng.uniform(size=50).astype(np.float32)
+        got, valid = f(b, s, t)
+        _check(got, valid, np.array(greedy_nms_ref(b, s, t)), 10)
+    bs = np.stack([_clustered_boxes(rng, 30) for _ in range(2)])
+    ss = rng.uniform(size=(2, 30)).astype(np.float32)
+    got, valid = jax.vmap(lambda b, s: nms(b, s, 0.5, 8))(bs, ss)
+    for i in range(2):
+        _check(got[i], valid[i], np.array(greedy_nms_ref(bs[i], ss[i], 0.5)), 8)
+
+
+def test_nms_errors():
+    with pytest.raises(ValueError, match="max_output_size"):
+        nms(jnp.zeros((3, 4)), jnp.zeros(3), 0.5, 0)
+    with pytest.raises(ValueError, match="boxes/scores"):
+        nms(jnp.zeros((3, 4)), jnp.zeros(4), 0.5, 2)
+    with pytest.raises(ValueError, match="classes"):
+        batched_nms(jnp.zeros((3, 4)), jnp.zeros(3), jnp.zeros(2, jnp.int32), 0.5, 2)
