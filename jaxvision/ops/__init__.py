@@ -1,5 +1,12 @@
 """Pure jnp vision ops (no Flax): boxes, anchors, matching, NMS, RoI ops, upsampling, proposals."""
 
+from jaxvision.ops.anchors import (
+    base_anchors,
+    grid_anchors,
+    ssd_default_boxes,
+    ssd_scales,
+    yolo_anchor_grid,
+)
 from jaxvision.ops.boxes import (
     box_area,
     box_convert,
@@ -8,20 +15,40 @@ from jaxvision.ops.boxes import (
     decode_boxes,
     encode_boxes,
 )
+from jaxvision.ops.matching import match_anchors, sample_balanced
 from jaxvision.ops.nms import batched_nms, nms
 from jaxvision.ops.roi import fpn_level, multiscale_roi_align, roi_align, roi_pool
+from jaxvision.ops.upsample import (
+    bilinear_init,
+    bilinear_kernel,
+    max_pool_with_argmax,
+    max_unpool,
+    nearest_upsample,
+)
 
 __all__ = [
+    "base_anchors",
+    "grid_anchors",
+    "ssd_default_boxes",
+    "ssd_scales",
+    "yolo_anchor_grid",
     "box_area",
     "box_convert",
     "box_iou",
     "clip_boxes",
     "decode_boxes",
     "encode_boxes",
+    "match_anchors",
+    "sample_balanced",
     "batched_nms",
     "nms",
     "fpn_level",
     "multiscale_roi_align",
     "roi_align",
     "roi_pool",
+    "bilinear_init",
+    "bilinear_kernel",
+    "max_pool_with_argmax",
+    "max_unpool",
+    "nearest_upsample",
 ]
