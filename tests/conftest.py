@@ -7,6 +7,10 @@ fake implementations for lets `import torchvision` succeed (see DESIGN.md, Testi
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# 8 virtual CPU devices for the data-parallel tests; set before JAX creates its CPU client.
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_force_host_platform_device_count=8").strip()
 
 
 def _define_torchvision_schemas():

@@ -29,7 +29,8 @@ class Checkpoints:
         return self.manager.latest_step()
 
     def save(self, step: int, state, data_iterator, *, force: bool = False) -> bool:
-        """Saves if `step` is a multiple of `every` (or `force`); returns whether it saved."""
+        """Saves if `step` is a multiple of `every` (or `force`) and not saved yet; returns
+        whether it saved."""
         if not (force or step % self.every == 0) or step == self.manager.latest_step():
             return False
         return self.manager.save(

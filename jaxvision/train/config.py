@@ -5,7 +5,8 @@ from __future__ import annotations
 import ml_collections
 
 DTYPES = ("float32", "bfloat16")
-PARALLEL = ("jit",)
+PARALLEL = ("jit", "pmap")
+NONFINITE = ("stop", "skip")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -21,29 +22,35 @@ def base_config() -> ml_collections.ConfigDict:
         data_dir="~/tensorflow_datasets", max_boxes=8, random_flip=True))
     c.train = ml_collections.ConfigDict(dict(
         steps=1000, batch_size=16, eval_batch_size=32, log_every=50, eval_every=500,
-        checkpoint_every=250, keep_checkpoints=2))
+        checkpoint_every=250, keep_checkpoints=2, grad_accum_steps=1, nonfinite="stop"))
     c.optimizer = ml_collections.ConfigDict(dict(
         name="adamw", learning_rate=1e-3, momentum=0.9, nesterov=False, weight_decay=1e-4,
         warmup_steps=50, schedule="cosine", grad_clip_norm=0.0))
     c.seed = 0
     c.dtype = "float32"
     c.parallel = "jit"
+    c.ema_decay = 0.0  # > 0: evaluate an exponential moving average of the params
+    c.distributed = ml_collections.ConfigDict(dict(
+        enabled=False, coordinator_address="", num_processes=0, process_id=0))
     return c
 
 
 def validate_config(config) -> None:
     """Raises ValueError naming the field for values the trainer cannot run with."""
-    choices = {"dtype": (config.dtype, DTYPES), "parallel": (config.parallel, PARALLEL)}
+    choices = {"dtype": (config.dtype, DTYPES), "parallel": (config.parallel, PARALLEL),
+               "train.nonfinite": (config.train.nonfinite, NONFINITE)}
     for field, (value, allowed) in choices.items():
         if value not in allowed:
             raise ValueError(f"config.{field}: expected one of {allowed}, got {value!r}")
     positive = {f"train.{k}": config.train[k] for k in
                 ("steps", "batch_size", "eval_batch_size", "log_every", "eval_every",
-                 "checkpoint_every", "keep_checkpoints")}
+                 "checkpoint_every", "keep_checkpoints", "grad_accum_steps")}
     positive["data.max_boxes"] = config.data.max_boxes
     for field, value in positive.items():
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"config.{field}: expected a positive integer, got {value!r}")
+    if not 0.0 <= config.ema_decay < 1.0:
+        raise ValueError(f"config.ema_decay: expected 0 <= decay < 1, got {config.ema_decay}")
     if config.optimizer.learning_rate <= 0:
         raise ValueError(f"config.optimizer.learning_rate: expected > 0, "
                          f"got {config.optimizer.learning_rate}")

@@ -1,4 +1,4 @@
-"""`train_and_evaluate(config, workdir)`: data, model, state, the jitted step, checkpoints, logs."""
+"""`train_and_evaluate(config, workdir)`: data, model, state, parallel step, checkpoints, logs."""
 
 from __future__ import annotations
 
@@ -18,23 +18,23 @@ from jaxvision.models import get_model
 from jaxvision.tasks import get_task
 from jaxvision.train.checkpoint import Checkpoints
 from jaxvision.train.config import validate_config
+from jaxvision.train.distributed import initialize_distributed
 from jaxvision.train.logging import MetricsWriter
 from jaxvision.train.optim import build_optimizer
-from jaxvision.train.parallel import JitMesh
+from jaxvision.train.parallel import make_parallel
 from jaxvision.train.preemption import StopRequest
 from jaxvision.train.state import create_train_state
 from jaxvision.train.step import make_train_step
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a non-finite loss or gradient and `train.nonfinite` is 'stop'."""
 
 
 def _say(message: str) -> None:
     """One line on stderr from process 0 (absl INFO is silenced by train.py by default)."""
     if jax.process_index() == 0:
         print(message, file=sys.stderr, flush=True)
-
-
-def to_host(tree):
-    """numpy copies of replicated (possibly multi-host) arrays."""
-    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
 
 
 def _load_data(config):
@@ -49,6 +49,13 @@ def _load_data(config):
     return load_splits(config.dataset, data_cfg)
 
 
+def _any_process(flag: bool) -> bool:
+    """True on every process if `flag` is true on any (so all stop at the same step)."""
+    if jax.process_count() == 1:
+        return flag
+    return bool(np.any(multihost_utils.process_allgather(np.array(flag))))
+
+
 @dataclasses.dataclass
 class Trainer:
     """Everything a run needs, built once from the config."""
@@ -58,19 +65,21 @@ class Trainer:
 
     def __post_init__(self):
         config = self.config
-        validate_config(config)
         self.splits = _load_data(config)
         self.task = get_task(config.task, self.splits.class_names, **config.task_kwargs)
+        self.parallel = make_parallel(config.parallel)
         self.model = get_model(config.model, num_classes=self.task.num_classes,
-                               dtype=jnp.dtype(config.dtype), **config.model_kwargs)
-        self.parallel = JitMesh()
+                               dtype=jnp.dtype(config.dtype), axis_name=self.parallel.axis_name,
+                               **config.model_kwargs)
         self.transform = ExampleTransform(self.task.fields, config.data.max_boxes,
                                           random_flip=config.data.random_flip, seed=config.seed)
         self.train_iter = iter(train_dataset(self.splits.train, self.transform,
                                              global_batch=config.train.batch_size,
                                              seed=config.seed))
         self.tx = build_optimizer(config.optimizer, config.train.steps)
-        self.step_fn = self.parallel.jit_step(make_train_step(self.model, self.task, self.tx))
+        self.step_fn = self.parallel.jit_step(make_train_step(
+            self.model, self.task, self.tx, axis_name=self.parallel.axis_name,
+            grad_accum_steps=config.train.grad_accum_steps, ema_decay=config.ema_decay))
         self.eval_fn = self.parallel.jit_eval(
             lambda variables, batch: self.task.eval_stats(
                 self.task.predict(self.model, variables, batch), batch))
@@ -83,41 +92,80 @@ class Trainer:
         init_rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
         example = next(iter(eval_batches(self.splits.test, dataclasses.replace(
             self.transform, random_flip=False), global_batch=jax.process_count())))
-        init = jax.jit(
-            lambda rng, batch: create_train_state(self.task.init(self.model, rng, batch), self.tx),
-            out_shardings=self.parallel.replicated)
-        abstract = jax.eval_shape(init, init_rng, example)
+        example = {k: v for k, v in example.items() if k != "example_valid"}
+
+        def init(rng, batch):
+            variables = self.task.init(self.model.clone(axis_name=None), rng, batch)
+            return create_train_state(variables, self.tx, ema=self.config.ema_decay > 0)
+
         if self.checkpoints.latest_step is not None:
-            abstract = jax.tree.map(
-                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.parallel.replicated),
-                abstract)
+            abstract = self.parallel.saved_abstract(jax.eval_shape(init, init_rng, example))
             _say(f"Resuming from {self.checkpoints.manager.directory} at step "
                  f"{self.checkpoints.latest_step}")
-            return self.checkpoints.restore(abstract, self.train_iter)
-        return init(init_rng, example)
+            saved = self.checkpoints.restore(abstract, self.train_iter)
+            return self.parallel.from_saved(saved)
+        return self.parallel.jit_init(init)(init_rng, example)
 
-    def evaluate(self, variables) -> dict[str, float]:
-        """Task metrics over the whole test split."""
+    def save(self, step: int, state, *, force: bool = False):
+        self.checkpoints.save(step, self.parallel.to_saved(state), self.train_iter, force=force)
+
+    def check_finite(self, state):
+        """Raises NonFiniteLossError naming the first bad step when `train.nonfinite == 'stop'`."""
+        if self.config.train.nonfinite != "stop":
+            return
+        skipped, first = self.parallel.to_host((state.skipped, state.first_skipped))
+        if skipped:
+            raise NonFiniteLossError(
+                f"non-finite loss or gradient at step {int(first) + 1}: training stopped and no "
+                f"checkpoint was written after it (latest: {self.checkpoints.latest_step}); "
+                "lower the learning rate, or set --config.train.nonfinite=skip to drop such "
+                "updates")
+
+    def evaluate(self, state) -> dict[str, float]:
+        """Task metrics over the whole test split (EMA params when EMA is on)."""
         transform = dataclasses.replace(self.transform, random_flip=False)
         totals = None
         for local in eval_batches(self.splits.test, transform,
                                   global_batch=self.config.train.eval_batch_size):
-            stats = self.eval_fn(variables, self.parallel.put_batch(local))
+            stats = self.eval_fn(state.eval_variables, self.parallel.put_batch(local))
             totals = stats if totals is None else jax.tree.map(jnp.add, totals, stats)
-        return self.task.summarize(to_host(totals))
+        return self.task.summarize(self.parallel.to_host(totals))
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     """Trains `config.train.steps` steps (resuming from `workdir/checkpoints` if present),
     evaluates on the test split, writes `workdir/metrics.jsonl` and returns the final metrics."""
+    validate_config(config)
+    initialize_distributed(config.distributed)
     workdir = os.path.abspath(os.path.expanduser(workdir))
     trainer = Trainer(config, workdir)
     state = trainer.initial_state()
+    to_host = trainer.parallel.to_host
     start, total = int(to_host(state.step)), config.train.steps
-    num_params = sum(x.size for x in jax.tree.leaves(state.params))
-    _say(f"{config.model}: {num_params:,} parameters on {trainer.parallel.num_devices} device(s); "
-         f"steps {start}..{total}; workdir {workdir}")
+    num_params = sum(np.prod(x.shape) for x in jax.tree.leaves(trainer.parallel.to_saved(
+        state).params))
+    _say(f"{config.model}: {num_params:,} parameters on {trainer.parallel.num_devices} "
+         f"device(s) ({config.parallel}, {jax.process_count()} process(es)); steps {start}.."
+         f"{total}; workdir {workdir}")
     writer = MetricsWriter(workdir, total_steps=total, initial_step=start)
+    try:
+        state, stopped = _train(trainer, state, writer, start, total)
+        if stopped:
+            return {"step": int(to_host(state.step)), "stopped": True}
+        trainer.checkpoints.wait()
+        final = {"step": total, **writer.write(total, "test", trainer.evaluate(state))}
+    finally:  # a crash still finishes the checkpoint being written
+        writer.close()
+        trainer.checkpoints.wait()
+        trainer.checkpoints.close()
+    if jax.process_index() == 0:
+        print(json.dumps(final), flush=True)
+    return final
+
+
+def _train(trainer: Trainer, state, writer: MetricsWriter, start: int, total: int):
+    """Steps `start..total`; returns the last state and whether SIGTERM stopped the run."""
+    config, to_host = trainer.config, trainer.parallel.to_host
     step_key = jax.random.fold_in(jax.random.key(config.seed), 1)
     last_log, last_time = start, time.time()
     with StopRequest() as stop:
@@ -127,25 +175,20 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
             done = step + 1
             writer.progress(1)
             if done % config.train.log_every == 0 or done == total:
+                trainer.check_finite(state)
                 metrics = to_host(metrics)
                 now = time.time()
                 rate = (done - last_log) * config.train.batch_size / (now - last_time)
                 record = writer.write(done, "train", {**metrics, "images_per_s": rate})
-                writer.progress(0, loss=record["loss"], img_s=rate)
+                writer.progress(0, loss=record["loss"] or float("nan"), img_s=rate)
                 last_log, last_time = done, now
             if done % config.train.eval_every == 0 and done != total:
-                writer.write(done, "test", trainer.evaluate(state.variables))
-            trainer.checkpoints.save(done, state, trainer.train_iter, force=done == total)
-            if stop.requested:
-                trainer.checkpoints.save(done, state, trainer.train_iter, force=True)
-                trainer.checkpoints.wait()
-                writer.close()
+                writer.write(done, "test", trainer.evaluate(state))
+            stopping = _any_process(stop.requested)
+            if stopping or done % config.train.checkpoint_every == 0 or done == total:
+                trainer.check_finite(state)
+                trainer.save(done, state, force=True)
+            if stopping:
                 _say(f"SIGTERM: saved a checkpoint at step {done} and stopped")
-                return {"step": done, "stopped": True}
-    trainer.checkpoints.wait()
-    final = {"step": total, **writer.write(total, "test", trainer.evaluate(state.variables))}
-    writer.close()
-    trainer.checkpoints.close()
-    if jax.process_index() == 0:
-        print(json.dumps(final), flush=True)
-    return final
+                return state, True
+    return state, False

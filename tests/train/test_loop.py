@@ -1,6 +1,5 @@
 """End to end: a short run, its logs, SIGTERM-save, resume to identical results."""
 
-import json
 import os
 import signal
 import subprocess
@@ -8,24 +7,17 @@ import sys
 import time
 
 import chex
-import orbax.checkpoint as ocp
 import pytest
 
 from jaxvision.train import loop, train_and_evaluate
-from tests.train.conftest import tiny_unet_config
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _params(workdir, step):
-    state = ocp.StandardCheckpointer().restore(os.path.join(workdir, "checkpoints", str(step),
-                                                            "state"))
-    return state["params"], state["batch_stats"]
-
-
-def _records(workdir):
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
+from tests.train.conftest import (
+    REPO,
+    checkpoint_steps,
+    records,
+    saved_state,
+    tiny_unet_config,
+    train_cmd,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,28 +26,26 @@ def reference_run(tmp_path_factory, data_dir):
     return workdir, train_and_evaluate(tiny_unet_config(data_dir), workdir)
 
 
-def test_short_run_logs_and_evaluates(reference_run, capsys):
+def test_short_run_logs_and_evaluates(reference_run):
     workdir, final = reference_run
-    records = _records(workdir)
-    train = [r for r in records if r["split"] == "train"]
-    test = [r for r in records if r["split"] == "test"]
+    logged = records(workdir)
+    train = [r for r in logged if r["split"] == "train"]
+    test = [r for r in logged if r["split"] == "test"]
     assert [r["step"] for r in train] == [2, 4, 6, 8, 10, 12]
     assert [r["step"] for r in test] == [6, 12]
     assert train[-1]["loss"] < train[0]["loss"]
     assert test[-1]["miou"] == final["miou"] and 0 <= final["miou"] <= 1
     assert {"pixel_accuracy", "iou/background", "iou/circle"} <= set(final)
     assert os.listdir(os.path.join(workdir, "tensorboard"))
-    assert sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
-                  if s.isdigit()) == [9, 12]
+    assert checkpoint_steps(workdir) == [9, 12]
 
 
 def test_finished_workdir_is_resumed_not_restarted(reference_run, data_dir):
     workdir, final = reference_run
-    before = len(_records(workdir))
+    before = len(records(workdir))
     again = train_and_evaluate(tiny_unet_config(data_dir), workdir)
     assert again == final
-    new = _records(workdir)[before:]
-    assert [r["split"] for r in new] == ["test"]
+    assert [r["split"] for r in records(workdir)[before:]] == ["test"]
 
 
 class _StopAfter:
@@ -86,40 +76,47 @@ def test_stopped_run_resumes_to_identical_parameters(reference_run, data_dir, tm
     monkeypatch.undo()
     final = train_and_evaluate(tiny_unet_config(data_dir), workdir)
     assert final == ref_final
-    chex.assert_trees_all_equal(_params(workdir, 12), _params(ref_dir, 12))
+    chex.assert_trees_all_equal(saved_state(workdir, 12), saved_state(ref_dir, 12))
 
 
-def _train_cmd(workdir, data_dir, *extra):
-    return [sys.executable, os.path.join(REPO, "train.py"), "--config",
-            os.path.join(REPO, "configs", "unet.py"), f"--workdir={workdir}",
-            f"--config.data.data_dir={data_dir}", "--config.data.image_size=32",
-            "--config.data.num_train=48", "--config.data.num_test=12",
-            "--config.model_kwargs.depth=2", "--config.model_kwargs.base_width=4",
-            "--config.train.batch_size=8", "--config.train.eval_batch_size=8", *extra]
+def test_unfinished_checkpoint_write_is_ignored(reference_run, data_dir, tmp_path):
+    """A crash in the middle of a save leaves only a temporary directory: the run resumes from
+    the newest complete checkpoint."""
+    ref_dir, ref_final = reference_run
+    workdir = str(tmp_path)
+    train_and_evaluate(tiny_unet_config(data_dir, steps=12), workdir)
+    broken = os.path.join(workdir, "checkpoints", "15.orbax-checkpoint-tmp-1234", "state")
+    os.makedirs(broken)
+    with open(os.path.join(broken, "garbage"), "wb") as f:
+        f.write(os.urandom(64))
+    before = len(records(workdir))
+    final = train_and_evaluate(tiny_unet_config(data_dir, steps=15), workdir)
+    assert final["step"] == 15 and 15 in checkpoint_steps(workdir)
+    assert [r["step"] for r in records(workdir)[before:] if r["split"] == "train"] == [14, 15]
 
 
 @pytest.mark.slow
 def test_sigterm_saves_and_exits_cleanly(tmp_path, data_dir):
     workdir = str(tmp_path)
     proc = subprocess.Popen(
-        _train_cmd(workdir, data_dir, "--config.train.steps=100000",
-                   "--config.train.log_every=1", "--config.train.checkpoint_every=100000"),
+        train_cmd(workdir, data_dir, "--config.train.steps=100000", "--config.train.log_every=1",
+                  "--config.train.checkpoint_every=100000"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = os.path.join(workdir, "metrics.jsonl")
     try:
-        for _ in range(600):
+        for _ in range(1200):
             if os.path.exists(metrics) and len(open(metrics).readlines()) >= 3:
                 break
             if proc.poll() is not None:
                 pytest.fail(f"training exited early: {proc.communicate()[1][-2000:]}")
-            time.sleep(0.2)
+            time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 0, err[-2000:]
     assert "SIGTERM: saved a checkpoint" in err
-    steps = [int(s) for s in os.listdir(os.path.join(workdir, "checkpoints")) if s.isdigit()]
+    steps = checkpoint_steps(workdir)
     assert len(steps) == 1 and steps[0] >= 3
 
 
