@@ -17,6 +17,7 @@ from jaxvision.ops.boxes import (
 )
 from jaxvision.ops.matching import match_anchors, sample_balanced
 from jaxvision.ops.nms import batched_nms, nms
+from jaxvision.ops.proposals import felzenszwalb, selective_search, sliding_windows
 from jaxvision.ops.roi import fpn_level, multiscale_roi_align, roi_align, roi_pool
 from jaxvision.ops.upsample import (
     bilinear_init,
@@ -42,6 +43,9 @@ __all__ = [
     "sample_balanced",
     "batched_nms",
     "nms",
+    "felzenszwalb",
+    "selective_search",
+    "sliding_windows",
     "fpn_level",
     "multiscale_roi_align",
     "roi_align",
