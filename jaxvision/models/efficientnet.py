@@ -96,6 +96,11 @@ class EfficientNet(nn.Module):
     axis_name: str | None = None
     arch: str = "efficientnet"
 
+    @property
+    def native_resolution(self) -> int | None:
+        """The variant's training/eval input size (B0 224 ... B7 600), None for custom ones."""
+        return RESOLUTIONS.get(self.arch)
+
     @nn.compact
     def __call__(self, x, train: bool):
         check_images(x, self.arch, channels=3, min_size=32)

@@ -43,7 +43,7 @@ def test_param_count_equals_torchvision_and_lecture(name):
         assert abs(n / 9.2e6 - 1) < 0.015
     else:
         assert _lecture_rounding(n, printed) == printed
-    assert RESOLUTIONS[name] == resolution
+    assert RESOLUTIONS[name] == get_model(name).native_resolution == resolution
 
 
 def test_known_param_counts():

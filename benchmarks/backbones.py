@@ -1,0 +1,220 @@
+"""Train-step and eval throughput of jaxvision backbones against torchvision, on this machine.
+
+    python benchmarks/backbones.py                   # resnet50 + efficientnet_b0, 224 px, batch 16
+    python benchmarks/backbones.py --sweep           # also time jax under each XLA_FLAGS candidate
+    python benchmarks/backbones.py --models resnet50 --steps 3
+
+Train step: jaxvision = one jitted pure function (forward, softmax cross-entropy,
+`jax.value_and_grad`, optax SGD with momentum, BatchNorm statistics updated, buffers donated);
+torchvision = `loss.backward()` + `torch.optim.SGD(momentum=0.9).step()` on the same batch.
+Eval: forward in inference mode. Throughput is images/s from the median of `--steps` timed
+steps after `--warmup` untimed ones (after compiling), jax and torch steps interleaved (the
+cores are shared, so the load drifts). The ratio is jaxvision / torchvision (>1: jaxvision
+is faster).
+
+XLA flags must be set before jax is imported, so the sweep runs each candidate in a subprocess
+(`--jax-only --json`). Unless XLA_FLAGS is already set, the script uses DEFAULT_XLA_FLAGS, the
+best setting found by the sweep on the 2-core CPU this project develops on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+DEFAULT_XLA_FLAGS = ""
+CANDIDATE_FLAGS = {
+    "xla default": "",
+    "onednn": "--xla_cpu_use_onednn=true",
+    "onednn custom call": ("--xla_cpu_use_onednn=true "
+                           "--xla_cpu_experimental_onednn_custom_call=true"),
+    "xnn graph fusion": "--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GREEDY",
+    "fast math": "--xla_cpu_enable_fast_math=true",
+}
+
+
+def _torch_schemas():
+    """torchvision's compiled ops do not load here; defining their schemas lets it import."""
+    import torch
+
+    try:
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
+        _torch_schemas.lib = lib
+    except RuntimeError:
+        pass
+
+
+def _interleaved(fns: dict, batch: int, warmup: int, steps: int) -> dict[str, float]:
+    """images/s of each callable from the median of `steps` timed calls, taken in rounds
+    (a, b, a, b, ...) so that load from other processes on shared cores hits all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(steps):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    return {k: batch / sorted(t)[len(t) // 2] for k, t in times.items()}
+
+
+def jax_steps(name: str, batch: int, size: int) -> tuple[dict, float]:
+    """{'train', 'eval'} callables that run one jaxvision step to completion; compile seconds."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from jaxvision.models import get_model
+
+    model = get_model(name, num_classes=1000)
+    x = jax.random.normal(jax.random.key(0), (batch, size, size, 3), jnp.float32)
+    y = jax.random.randint(jax.random.key(1), (batch,), 0, 1000)
+    variables = jax.jit(lambda x: model.init(
+        {"params": jax.random.key(2), "dropout": jax.random.key(3)}, x, train=False))(x[:1])
+    params, batch_stats = variables["params"], variables.get("batch_stats", {})
+    tx = optax.sgd(0.01, momentum=0.9)
+    opt_state = tx.init(params)
+
+    def train_step(params, batch_stats, opt_state, x, y, key):
+        def loss_fn(p):
+            (logits, _), updates = model.apply(
+                {"params": p, "batch_stats": batch_stats}, x, train=True,
+                mutable=["batch_stats"], rngs={"dropout": key})
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+            return loss, updates["batch_stats"]
+
+        (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        deltas, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, deltas), new_stats, opt_state, loss
+
+    step = jax.jit(train_step, donate_argnums=(0, 1, 2))
+    state = [params, batch_stats, opt_state]
+    key = jax.random.key(4)
+
+    def run_train():
+        p, s, o, loss = step(*state, x, y, key)
+        state[:] = [p, s, o]
+        loss.block_until_ready()
+
+    evaluate = jax.jit(lambda v, x: model.apply(v, x, train=False)[0])
+
+    def run_eval():
+        evaluate({"params": state[0], "batch_stats": state[1]}, x).block_until_ready()
+
+    t0 = time.perf_counter()
+    run_train()
+    run_eval()
+    return {"train": run_train, "eval": run_eval}, time.perf_counter() - t0
+
+
+def torch_steps(name: str, batch: int, size: int) -> dict:
+    """{'train', 'eval'} callables that run one torchvision step."""
+    import torch
+
+    _torch_schemas()
+    import torchvision
+
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)(num_classes=1000)
+    x = torch.randn(batch, 3, size, size)
+    y = torch.randint(0, 1000, (batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def run_train():
+        model.train()
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    def run_eval():
+        model.eval()
+        with torch.inference_mode():
+            model(x)
+
+    return {"train": run_train, "eval": run_eval}
+
+
+def bench(name: str, args, with_torch: bool) -> dict:
+    """images/s for jax (and torch) train and eval steps, timed interleaved; compile seconds."""
+    fns, compile_s = jax_steps(name, args.batch, args.size)
+    fns = {f"jax {k}": f for k, f in fns.items()}
+    if with_torch:
+        fns.update({f"torch {k}": f for k, f in torch_steps(name, args.batch, args.size).items()})
+    # train steps first (all frameworks), then eval steps, so each pair is timed together
+    res = {}
+    for phase in ("train", "eval"):
+        res.update(_interleaved({k: f for k, f in fns.items() if k.endswith(phase)},
+                                args.batch, args.warmup, args.steps))
+    res["compile_s"] = compile_s
+    return res
+
+
+def _sweep(args) -> dict[str, dict]:
+    results = {}
+    for label, flags in CANDIDATE_FLAGS.items():
+        env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+        cmd = [sys.executable, __file__, "--jax-only", "--json", "--models", *args.models,
+               "--batch", str(args.batch), "--size", str(args.size), "--steps", str(args.steps),
+               "--warmup", str(args.warmup)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            results[label] = {"error": proc.stderr.strip().splitlines()[-1:]}
+        else:
+            results[label] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"  swept {label!r}: {results[label]}", file=sys.stderr, flush=True)
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=["resnet50", "efficientnet_b0"])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--sweep", action="store_true", help="time jax under each XLA flag set")
+    parser.add_argument("--jax-only", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print one JSON line of results")
+    args = parser.parse_args()
+    os.environ.setdefault("XLA_FLAGS", DEFAULT_XLA_FLAGS)
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    res = {m: bench(m, args, with_torch=not args.jax_only) for m in args.models}
+    if args.json:
+        print(json.dumps(res))
+        return
+
+    print(f"\nbatch {args.batch}, {args.size}x{args.size}, {args.steps} timed steps, "
+          f"{os.cpu_count()} CPUs, XLA_FLAGS={os.environ['XLA_FLAGS']!r}")
+    print(f"{'model':<16} {'jax train':>10} {'torch train':>12} {'ratio':>6} "
+          f"{'jax eval':>9} {'torch eval':>11} {'ratio':>6} {'jit compile s':>14}")
+    nan = float("nan")
+    for m in args.models:
+        r = res[m]
+        jt, tt, je, te = (r.get(k, nan) for k in ("jax train", "torch train", "jax eval",
+                                                   "torch eval"))
+        print(f"{m:<16} {jt:>10.2f} {tt:>12.2f} {jt / tt:>6.2f} {je:>9.2f} {te:>11.2f} "
+              f"{je / te:>6.2f} {r['compile_s']:>14.1f}")
+    print("(images/s; ratio = jaxvision / torchvision)")
+
+    if args.sweep:
+        results = _sweep(args)
+        print("\nXLA flag sweep: jax images/s train / eval (each row its own process; compare "
+              "with the xla default row, the load on shared cores drifts)")
+        for label, r in results.items():
+            cells = ("  ".join(f"{m} {r[m]['jax train']:.2f} / {r[m]['jax eval']:.2f}"
+                               for m in args.models) if "error" not in r else r["error"])
+            print(f"  {label:<22} {CANDIDATE_FLAGS[label]!r:<60} {cells}")
+
+
+if __name__ == "__main__":
+    main()
