@@ -2,10 +2,11 @@
 
 Boxes are sorted by descending score (stable: equal scores keep index order, as torchvision's
 CPU kernel). The sorted list is cut into tiles of `tile` boxes, visited in order by a
-`while_loop`. A tile is first suppressed by every box kept in earlier tiles (one [tile, N] IoU
-block), then resolved inside itself by iterating `keep = alive & ~any(keep_i & iou_ij > t, i<j)`
-to its fixed point, which is exactly the greedy answer (entry j depends only on entries < j, so
-after at most `tile` rounds it is exact and stays). Work is O(N^2 / 2) IoUs in large vector ops,
+`while_loop`. A tile is first suppressed by every box kept in earlier tiles (one [tile, tile]
+IoU block per earlier tile), then resolved inside itself by iterating
+`keep = alive & ~any(keep_i & iou_ij > t, i < j)` to its fixed point, which is exactly the
+greedy answer (entry j depends only on entries < j, so after at most `tile` rounds it is exact
+and stays). Work is O(N^2 / 2) IoUs in large vector ops,
 and the loop stops as soon as `max_output_size` boxes are kept.
 """
 
@@ -94,9 +95,15 @@ def _nms_tiled(boxes, scores, classes, thr, score_threshold, max_output_size, ti
         tb = jax.lax.dynamic_slice_in_dim(sboxes, start, tile)
         tc = None if scls is None else jax.lax.dynamic_slice_in_dim(scls, start, tile)
         alive = jax.lax.dynamic_slice_in_dim(alive0, start, tile)
-        # suppression by boxes kept in earlier tiles (later tiles are all False in `keep`)
-        hit_prev = over(sboxes, tb, scls, tc)  # [padded, tile]
-        alive &= ~jnp.any(hit_prev & keep[:, None], axis=0)
+        # suppression by the boxes kept in earlier tiles, one [tile, tile] block at a time
+
+        def prev(j, alive):
+            pb = jax.lax.dynamic_slice_in_dim(sboxes, j * tile, tile)
+            pc = None if scls is None else jax.lax.dynamic_slice_in_dim(scls, j * tile, tile)
+            pk = jax.lax.dynamic_slice_in_dim(keep, j * tile, tile)
+            return alive & ~jnp.any(over(pb, tb, pc, tc) & pk[:, None], axis=0)
+
+        alive = jax.lax.fori_loop(0, t, prev, alive)
         inside = over(tb, tb, tc, tc) & upper  # [tile, tile]
 
         def step(s):
