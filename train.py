@@ -4,6 +4,7 @@ Config fields can be overridden on the command line (`--config.train.steps=200`)
 field is an error. A workdir that holds a checkpoint is resumed.
 """
 
+import logging as std_logging
 import os
 import sys
 
@@ -30,13 +31,18 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from jaxvision.train import train_and_evaluate
 
-    if flags.FLAGS["verbosity"].using_default_value:
-        logging.set_verbosity(logging.WARNING)  # orbax and TFDS log every file at INFO
+    if flags.FLAGS["verbosity"].using_default_value:  # orbax and TFDS log every file at INFO
+        logging.set_verbosity(logging.WARNING)
+        std_logging.getLogger().setLevel(std_logging.WARNING)
     workdir = flags.FLAGS.workdir
     if workdir is None:
         config_path = config_flags.get_config_filename(flags.FLAGS["config"])
         workdir = os.path.join("workdir", os.path.splitext(os.path.basename(config_path))[0])
-    train_and_evaluate(flags.FLAGS.config, workdir)
+    try:
+        train_and_evaluate(flags.FLAGS.config, workdir)
+    except ValueError as e:  # bad config or data: the message names the field
+        logging.debug("", exc_info=True)
+        sys.exit(f"train.py: {type(e).__name__}: {e}")
 
 
 if __name__ == "__main__":

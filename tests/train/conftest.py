@@ -4,6 +4,7 @@ import json
 import os
 import sys
 
+import jax
 import orbax.checkpoint as ocp
 import pytest
 
@@ -36,7 +37,12 @@ def train_cmd(workdir: str, data_dir: str, *overrides: str) -> list[str]:
 def saved_state(workdir: str, step: int) -> dict:
     """The train state saved at `step` as a tree of numpy arrays."""
     path = os.path.join(workdir, "checkpoints", str(step), "state")
-    return ocp.StandardCheckpointer().restore(path)
+    checkpointer = ocp.StandardCheckpointer()
+    here = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    target = jax.tree.map(  # saved on any topology, read onto this process's first device
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=here),
+        checkpointer.metadata(path).item_metadata.tree)
+    return jax.device_get(checkpointer.restore(path, target))
 
 
 def records(workdir: str) -> list[dict]:
