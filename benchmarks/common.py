@@ -34,3 +34,32 @@ def compiled_flops(jitted, *args) -> float:
     if isinstance(analysis, list):
         analysis = analysis[0]
     return float(analysis.get("flops", 0.0))
+
+
+def unet_training(batch_size: int, *, dtype=jnp.float32, axis_name=None):
+    """The model, task, optimiser and a random batch of configs/unet.py (64x64 shapes).
+
+    Returns (model, task, tx, init_fn(rng, batch) -> TrainState, host batch dict).
+    """
+    import numpy as np
+
+    from configs import unet as unet_config
+    from jaxvision.models import get_model
+    from jaxvision.tasks import get_task
+    from jaxvision.train.optim import build_optimizer
+    from jaxvision.train.state import create_train_state
+
+    config = unet_config.get_config()
+    size = config.data.image_size
+    task = get_task("segmentation", ("circle", "square", "triangle"))
+    model = get_model("unet", num_classes=task.num_classes, dtype=dtype, axis_name=axis_name,
+                      **config.model_kwargs)
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.normal(size=(batch_size, size, size, 3)).astype(np.float32),
+             "segmentation": rng.integers(0, 4, (batch_size, size, size)).astype(np.int32)}
+    tx = build_optimizer(config.optimizer, config.train.steps)
+
+    def init_fn(key, b):
+        return create_train_state(task.init(model.clone(axis_name=None), key, b), tx)
+
+    return model, task, tx, init_fn, batch

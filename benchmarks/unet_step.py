@@ -10,15 +10,8 @@ from __future__ import annotations
 import argparse
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
-from benchmarks.common import compiled_flops, matmul_peak_flops, time_call
-from configs import unet as unet_config
-from jaxvision.models import get_model
-from jaxvision.tasks import get_task
-from jaxvision.train.optim import build_optimizer
-from jaxvision.train.state import create_train_state
+from benchmarks.common import compiled_flops, matmul_peak_flops, time_call, unet_training
 from jaxvision.train.step import make_train_step
 
 
@@ -27,15 +20,8 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
-    config = unet_config.get_config()
-    size = config.data.image_size
-    task = get_task("segmentation", ("circle", "square", "triangle"))
-    model = get_model("unet", num_classes=task.num_classes, **config.model_kwargs)
-    rng = np.random.default_rng(0)
-    batch = {"image": jnp.asarray(rng.normal(size=(args.batch, size, size, 3)), jnp.float32),
-             "segmentation": jnp.asarray(rng.integers(0, 4, (args.batch, size, size)), jnp.int32)}
-    tx = build_optimizer(config.optimizer, config.train.steps)
-    state = create_train_state(task.init(model, jax.random.key(0), batch), tx)
+    model, task, tx, init_fn, batch = unet_training(args.batch)
+    state = jax.jit(init_fn)(jax.random.key(0), batch)
     step = jax.jit(make_train_step(model, task, tx))
     key = jax.random.key(1)
     flops = compiled_flops(step, state, batch, key)
