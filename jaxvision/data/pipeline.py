@@ -22,18 +22,27 @@ ALL_FIELDS = ("image", "segmentation", "masks", "boxes", "labels", "label")
 
 @dataclasses.dataclass(frozen=True)
 class ExampleTransform:
-    """Turns a raw example into model input: the requested fields, normalised, flipped, padded."""
+    """Turns a raw example into model input: the requested fields, normalised, flipped, padded.
+
+    `random_crop_padding > 0`: zero-pad by that many pixels and crop back to the input size at an
+    offset drawn from `(seed, index, 1)` (the flip draws from `(seed, index)`, so turning the crop
+    on does not change which examples are flipped). Not for box fields.
+    """
 
     fields: Sequence[str] = ("image", "segmentation")
     max_boxes: int = 8
     random_flip: bool = False
     seed: int = 0
+    random_crop_padding: int = 0
 
     def __post_init__(self):
         unknown = set(self.fields) - set(ALL_FIELDS)
         if unknown:
             raise ValueError(
                 f"data fields: expected a subset of {ALL_FIELDS}, got {sorted(unknown)}")
+        if self.random_crop_padding < 0:
+            raise ValueError(f"data.random_crop_padding: expected an integer >= 0, got "
+                             f"{self.random_crop_padding}")
 
     def __call__(self, example: dict, index: int) -> dict[str, np.ndarray]:
         wanted = set(self.fields)
@@ -42,6 +51,10 @@ class ExampleTransform:
         example = {k: np.asarray(v) for k, v in example.items() if k in wanted}
         if self.random_flip and np.random.default_rng([self.seed, index]).random() < 0.5:
             example = transforms.hflip(example)
+        if self.random_crop_padding:
+            p = self.random_crop_padding
+            offset = np.random.default_rng([self.seed, index, 1]).integers(0, 2 * p + 1, size=2)
+            example = transforms.pad_and_crop(example, p, (int(offset[0]), int(offset[1])))
         if "boxes" in example:
             example = transforms.pad_instances(example, self.max_boxes)
         example["image"] = transforms.normalise(example["image"])

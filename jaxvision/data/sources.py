@@ -7,7 +7,11 @@ from typing import Any
 
 from jaxvision.data.shapes import CLASS_NAMES, shapes_builder
 
-DATASETS = ("shapes",)
+DATASETS = ("shapes", "imagenet2012")
+# Catalog datasets that need TensorFlow (the `[tf]` extra) and a prepared TFDS copy.
+CATALOG = {"imagenet2012": "manual download of ILSVRC2012_img_{train,val}.tar into "
+                           "<data_dir>/downloads/manual, then `tfds build imagenet2012 "
+                           "--data_dir <data_dir> --file_format array_record`"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +26,8 @@ class DatasetSplits:
 
 def load_splits(name: str, data_cfg, *, prepare: bool = True) -> DatasetSplits:
     """Builds (once, on first use) and opens the dataset `name` configured by `data_cfg`."""
+    if name in CATALOG:
+        _catalog_unavailable(name, data_cfg)
     if name != "shapes":
         raise ValueError(f"dataset: expected one of {DATASETS}, got {name!r}")
     builder = shapes_builder(
@@ -37,3 +43,19 @@ def load_splits(name: str, data_cfg, *, prepare: bool = True) -> DatasetSplits:
         class_names=CLASS_NAMES,
         image_size=data_cfg.image_size,
     )
+
+
+def _catalog_unavailable(name: str, data_cfg) -> None:
+    """Raises a ValueError saying what dataset `name` needs (the ImageNet input path -- decode,
+    random-resized crop to data.image_size -- is not implemented yet)."""
+    try:
+        import tensorflow  # noqa: F401
+
+        have_tf = True
+    except ImportError:
+        have_tf = False
+    needs = [] if have_tf else ["`pip install -e '.[tf]'` (TensorFlow, to prepare it)"]
+    needs.append(f"a prepared TFDS {name} in data.data_dir={data_cfg.data_dir!r} ({CATALOG[name]})")
+    needs.append("the decode + random-resized-crop input path for it, not implemented yet")
+    raise ValueError(f"dataset={name!r}: expected a prepared catalog dataset; it needs "
+                     + "; ".join(needs))

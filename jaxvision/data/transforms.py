@@ -1,4 +1,4 @@
-"""Per-example host transforms (numpy): normalise, horizontal flip, pad boxes to a fixed count."""
+"""Per-example host transforms (numpy): normalise, horizontal flip, pad-and-crop, pad boxes."""
 
 from __future__ import annotations
 
@@ -28,6 +28,39 @@ def hflip(example: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out["boxes"] = np.stack(
             [width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=-1
         ).astype(boxes.dtype)
+    return out
+
+
+def pad_and_crop(example: dict[str, np.ndarray], padding: int, offset: tuple[int, int]
+                 ) -> dict[str, np.ndarray]:
+    """Zero-pads image [H,W,C] (and segmentation [H,W], masks [N,H,W]) by `padding` pixels on
+    every side, then crops the original H x W window whose top-left corner is `offset` (dy, dx),
+    each in [0, 2 * padding]. `offset == (padding, padding)` returns the example unchanged.
+    Other fields (e.g. `label`) pass through; boxes are not supported.
+    """
+    if "boxes" in example:
+        raise ValueError("random_crop_padding: expected an example without boxes (supported: "
+                         f"image, segmentation, masks, label), got fields {sorted(example)}")
+    dy, dx = offset
+    if not (0 <= dy <= 2 * padding and 0 <= dx <= 2 * padding):
+        raise ValueError(f"pad_and_crop offset: expected each in [0, {2 * padding}], got {offset}")
+    out = dict(example)
+    height, width = example["image"].shape[:2]
+
+    def crop(x, spatial_axis):
+        pad = [(0, 0)] * x.ndim
+        pad[spatial_axis] = pad[spatial_axis + 1] = (padding, padding)
+        x = np.pad(x, pad)
+        index = [slice(None)] * x.ndim
+        index[spatial_axis] = slice(dy, dy + height)
+        index[spatial_axis + 1] = slice(dx, dx + width)
+        return x[tuple(index)]
+
+    out["image"] = crop(example["image"], 0)
+    if "segmentation" in example:
+        out["segmentation"] = crop(example["segmentation"], 0)
+    if "masks" in example:
+        out["masks"] = crop(example["masks"], 1)
     return out
 
 

@@ -1,5 +1,6 @@
 """Evaluation metrics."""
 
+from jaxvision.metrics.classification import topk_correct, topk_counts
 from jaxvision.metrics.segmentation import confusion_matrix, segmentation_scores
 
-__all__ = ["confusion_matrix", "segmentation_scores"]
+__all__ = ["confusion_matrix", "segmentation_scores", "topk_correct", "topk_counts"]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from jaxvision.tasks.base import Task
 
-TASKS = ("segmentation",)
+TASKS = ("classification", "segmentation")
 
 
 def get_task(name: str, class_names: tuple[str, ...], **kwargs) -> Task:
     """The task `name` for a dataset with `class_names` (detection/segmentation add background)."""
+    if name == "classification":
+        from jaxvision.tasks.classification import ClassificationTask
+
+        return ClassificationTask(class_names=tuple(class_names), **kwargs)
     if name == "segmentation":
         from jaxvision.tasks.segmentation import SegmentationTask
 

@@ -19,7 +19,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset = "shapes"
     c.data = ml_collections.ConfigDict(dict(
         image_size=64, num_train=2000, num_test=256, min_shapes=1, max_shapes=3, seed=0,
-        data_dir="~/tensorflow_datasets", max_boxes=8, random_flip=True))
+        data_dir="~/tensorflow_datasets", max_boxes=8, random_flip=True,
+        random_crop_padding=0))  # > 0: pad-and-random-crop (not for box tasks)
     c.train = ml_collections.ConfigDict(dict(
         steps=1000, batch_size=16, eval_batch_size=32, log_every=50, eval_every=500,
         checkpoint_every=250, keep_checkpoints=2, grad_accum_steps=1, nonfinite="stop"))
@@ -27,6 +28,7 @@ def base_config() -> ml_collections.ConfigDict:
         name="adamw", learning_rate=1e-3, momentum=0.9, nesterov=False, weight_decay=1e-4,
         warmup_steps=50, schedule="cosine", grad_clip_norm=0.0))
     c.seed = 0
+    c.init_from = ""  # orbax checkpoint of the weights CLI; used when the workdir has none
     c.dtype = "float32"
     c.parallel = "jit"
     c.ema_decay = 0.0  # > 0: evaluate an exponential moving average of the params
@@ -46,6 +48,9 @@ def validate_config(config) -> None:
                 ("steps", "batch_size", "eval_batch_size", "log_every", "eval_every",
                  "checkpoint_every", "keep_checkpoints", "grad_accum_steps")}
     positive["data.max_boxes"] = config.data.max_boxes
+    if not isinstance(config.data.random_crop_padding, int) or config.data.random_crop_padding < 0:
+        raise ValueError(f"config.data.random_crop_padding: expected an integer >= 0, got "
+                         f"{config.data.random_crop_padding!r}")
     for field, value in positive.items():
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"config.{field}: expected a positive integer, got {value!r}")

@@ -19,6 +19,7 @@ from jaxvision.tasks import get_task
 from jaxvision.train.checkpoint import Checkpoints
 from jaxvision.train.config import validate_config
 from jaxvision.train.distributed import initialize_distributed
+from jaxvision.train.init_from import load_pretrained, merge_pretrained
 from jaxvision.train.logging import MetricsWriter
 from jaxvision.train.optim import build_optimizer
 from jaxvision.train.parallel import make_parallel
@@ -72,7 +73,8 @@ class Trainer:
                                dtype=jnp.dtype(config.dtype), axis_name=self.parallel.axis_name,
                                **config.model_kwargs)
         self.transform = ExampleTransform(self.task.fields, config.data.max_boxes,
-                                          random_flip=config.data.random_flip, seed=config.seed)
+                                          random_flip=config.data.random_flip, seed=config.seed,
+                                          random_crop_padding=config.data.random_crop_padding)
         self.train_iter = iter(train_dataset(self.splits.train, self.transform,
                                              global_batch=config.train.batch_size,
                                              seed=config.seed))
@@ -91,11 +93,14 @@ class Trainer:
         """The latest checkpoint's state (data iterator moved to match), else a fresh one."""
         init_rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
         example = next(iter(eval_batches(self.splits.test, dataclasses.replace(
-            self.transform, random_flip=False), global_batch=jax.process_count())))
+            self.transform, random_flip=False, random_crop_padding=0),
+            global_batch=jax.process_count())))
         example = {k: v for k, v in example.items() if k != "example_valid"}
 
-        def init(rng, batch):
+        def init(rng, batch, pretrained=None):
             variables = self.task.init(self.model.clone(axis_name=None), rng, batch)
+            if pretrained is not None:  # config.init_from (see jaxvision.train.init_from)
+                variables = merge_pretrained(variables, pretrained, path=self.config.init_from)
             return create_train_state(variables, self.tx, ema=self.config.ema_decay > 0)
 
         if self.checkpoints.latest_step is not None:
@@ -104,6 +109,10 @@ class Trainer:
                  f"{self.checkpoints.latest_step}")
             saved = self.checkpoints.restore(abstract, self.train_iter)
             return self.parallel.from_saved(saved)
+        if self.config.init_from:
+            _say(f"Initialising from {self.config.init_from}")
+            pretrained = load_pretrained(self.config.init_from)
+            return self.parallel.jit_init(init)(init_rng, example, pretrained)
         return self.parallel.jit_init(init)(init_rng, example)
 
     def save(self, step: int, state, *, force: bool = False):
@@ -123,7 +132,7 @@ class Trainer:
 
     def evaluate(self, state) -> dict[str, float]:
         """Task metrics over the whole test split (EMA params when EMA is on)."""
-        transform = dataclasses.replace(self.transform, random_flip=False)
+        transform = dataclasses.replace(self.transform, random_flip=False, random_crop_padding=0)
         totals = None
         for local in eval_batches(self.splits.test, transform,
                                   global_batch=self.config.train.eval_batch_size):

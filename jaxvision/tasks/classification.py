@@ -1,0 +1,75 @@
+"""Image classification: label-smoothed softmax cross-entropy, top-1 / top-5 accuracy."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from jaxvision.losses import softmax_cross_entropy
+from jaxvision.metrics.classification import topk_correct, topk_counts
+
+TOP_K = (1, 5)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationTask:
+    """One label per image among `class_names` (no background class).
+
+    Batches: image float [B, H, W, 3], label int [B] (eval batches add example_valid bool [B]).
+    The model returns `(logits [B, K], features)`; logits may be bfloat16, the loss is float32.
+    """
+
+    class_names: tuple[str, ...]
+    label_smoothing: float = 0.0
+    fields: tuple[str, ...] = ("image", "label")
+
+    def __post_init__(self):
+        if len(self.class_names) < 2:
+            raise ValueError(f"classification class_names: expected at least 2 classes, got "
+                             f"{self.class_names!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"task_kwargs.label_smoothing: expected 0 <= value < 1, got "
+                             f"{self.label_smoothing}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def init(self, model, rng, batch):
+        params_rng, dropout_rng = jax.random.split(rng)
+        return model.init({"params": params_rng, "dropout": dropout_rng}, batch["image"],
+                          train=False)
+
+    def loss(self, model, variables, batch, rng):
+        """Mean label-smoothed cross-entropy; metrics: loss and batch top-1 accuracy."""
+        mutable = [k for k in variables if k != "params"]
+        out = model.apply(variables, batch["image"], train=True, rngs={"dropout": rng},
+                          mutable=mutable or False)
+        (logits, _), new_state = out if mutable else (out, {})
+        labels = batch["label"]
+        loss = softmax_cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        accuracy = jnp.mean(topk_correct(logits, labels, 1).astype(jnp.float32))
+        return loss, ({"loss": loss, "top1": accuracy}, new_state)
+
+    def predict(self, model, variables, batch):
+        """Eval-mode logits, float32 [B, K]."""
+        logits, _ = model.apply(variables, batch["image"], train=False)
+        return logits.astype(jnp.float32)
+
+    def eval_stats(self, predictions, batch):
+        """Sums over valid examples: top-k correct counts, cross-entropy (unsmoothed), count."""
+        valid = batch.get("example_valid")
+        stats = topk_counts(predictions, batch["label"], TOP_K, valid)
+        losses = softmax_cross_entropy(predictions, batch["label"], reduce=False)
+        weight = 1.0 if valid is None else valid.astype(jnp.float32)
+        stats["loss_sum"] = jnp.sum(losses * weight)
+        return stats
+
+    def summarize(self, stats):
+        """`{'top1', 'top5', 'loss'}` (top-5 means top-min(5, K)) from summed `eval_stats`."""
+        count = max(float(stats["count"]), 1.0)
+        out = {f"top{k}": float(stats[f"top{k}_correct"]) / count for k in TOP_K}
+        out["loss"] = float(stats["loss_sum"]) / count
+        return out

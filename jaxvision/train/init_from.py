@@ -1,0 +1,91 @@
+"""`config.init_from`: start a fresh run from variables in an orbax checkpoint written by
+`python -m jaxvision.weights.torchvision ... --out ckpt/` (or `weights.save_variables`).
+
+The rule: every `params` / `batch_stats` leaf of the model is taken from the checkpoint, and its
+shape must match, except the classifier head -- a top-level module named in `HEADS` (`fc` for
+ResNet, `classifier` for EfficientNet, `fc8` for AlexNet/VGG). The head is taken when all its
+shapes match, and kept at its fresh initialisation when they differ (a checkpoint with another
+number of classes) or when the checkpoint has no head (`--no-head`). Any other missing key,
+unexpected key or shape difference raises `InitFromMismatchError` listing them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from flax.traverse_util import flatten_dict, unflatten_dict
+
+HEADS = ("fc", "classifier", "fc8")
+COLLECTIONS = ("params", "batch_stats")
+
+
+class InitFromMismatchError(ValueError):
+    """The checkpoint does not fit the model; `.missing`, `.unexpected`, `.shapes` list why."""
+
+    def __init__(self, path: str, missing, unexpected, shapes):
+        self.missing, self.unexpected, self.shapes = missing, unexpected, shapes
+        detail = "; ".join(f"{k}: expected {e}, got {g}" for k, e, g in shapes)
+        super().__init__(
+            f"config.init_from={path!r}: expected variables matching the model (classifier head "
+            f"{HEADS} excepted); got {len(missing)} missing keys {missing}, {len(unexpected)} "
+            f"unexpected keys {unexpected}, {len(shapes)} shape mismatches [{detail}]")
+
+
+def _flat(tree: Mapping) -> dict[str, object]:
+    return {"/".join(k): v for k, v in flatten_dict(dict(tree)).items()} if tree else {}
+
+
+def merge_pretrained(variables: Mapping, pretrained: Mapping, *, path: str = "") -> dict:
+    """`variables` (the model's fresh `{'params', 'batch_stats'?}`) with leaves replaced by those
+    of `pretrained` by the rule in the module docstring. Leaves keep the fresh leaf's dtype.
+    Works on arrays or abstract values (`jax.ShapeDtypeStruct`); returns a new dict."""
+    out = dict(variables)
+    missing, unexpected, shapes = [], [], []
+    heads_kept: set[str] = set()
+    merged = {}
+    for collection in COLLECTIONS:
+        fresh = _flat(variables.get(collection, {}))
+        given = _flat(pretrained.get(collection, {}))
+        unexpected += [f"{collection}/{k}" for k in sorted(set(given) - set(fresh))]
+        for key, leaf in fresh.items():
+            head = key.split("/")[0] in HEADS
+            if key not in given:
+                (heads_kept.add(key.split("/")[0]) if head else
+                 missing.append(f"{collection}/{key}"))
+            elif tuple(np.shape(given[key])) != tuple(leaf.shape):
+                if head:
+                    heads_kept.add(key.split("/")[0])
+                else:
+                    shapes.append((f"{collection}/{key}", tuple(leaf.shape),
+                                   tuple(np.shape(given[key]))))
+        merged[collection] = (fresh, given)
+    if missing or unexpected or shapes:
+        raise InitFromMismatchError(path, missing, unexpected, shapes)
+    for collection, (fresh, given) in merged.items():
+        if not fresh:
+            continue
+        tree = {}
+        for key, leaf in fresh.items():
+            take = key.split("/")[0] not in heads_kept
+            value = given[key] if take else leaf
+            tree[tuple(key.split("/"))] = value.astype(leaf.dtype) if take else value
+        out[collection] = unflatten_dict(tree)
+    return out
+
+
+def load_pretrained(path: str) -> dict:
+    """The `{'params', 'batch_stats'?}` of the checkpoint at `path`, as numpy arrays."""
+    from jaxvision.weights.torchvision import load_variables
+
+    restored = load_variables(path)
+    if not isinstance(restored, Mapping) or "params" not in restored:
+        raise ValueError(f"config.init_from={path!r}: expected a checkpoint of "
+                         f"{{'params', 'batch_stats'}}, got keys {sorted(restored or {})}")
+    return {c: _to_numpy(restored[c]) for c in COLLECTIONS if c in restored}
+
+
+def _to_numpy(tree):
+    if isinstance(tree, Mapping):
+        return {k: _to_numpy(v) for k, v in tree.items()}
+    return np.asarray(tree)

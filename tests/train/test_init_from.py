@@ -1,0 +1,97 @@
+"""`config.init_from`: the weights CLI's checkpoint becomes the initial params of a run."""
+
+import os
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from configs import resnet18 as resnet18_config
+from jaxvision.train import loop
+from jaxvision.train.init_from import InitFromMismatchError, merge_pretrained
+from jaxvision.weights import torchvision as tv_weights
+
+TINY = dict(image_size=32, num_train=16, num_test=8)
+
+
+def tiny_classification_config(data_dir: str, steps: int = 4):
+    config = resnet18_config.get_config()
+    config.data.update(dict(data_dir=data_dir, **TINY))
+    config.train.update(dict(steps=steps, batch_size=8, eval_batch_size=8, log_every=2,
+                             eval_every=100, checkpoint_every=100))
+    config.optimizer.warmup_steps = 1
+    return config
+
+
+def _tree(**leaves):
+    return {k: np.full(shape, 1.0, np.float32) for k, shape in leaves.items()}
+
+
+def test_merge_takes_matching_leaves_and_keeps_a_different_head():
+    fresh = {"params": {"conv": _tree(kernel=(3, 3, 3, 8)), "fc": _tree(kernel=(8, 3), bias=(3,))},
+             "batch_stats": {"bn": _tree(mean=(8,))}}
+    given = {"params": {"conv": {"kernel": np.full((3, 3, 3, 8), 2.0, np.float32)},
+                        "fc": {"kernel": np.zeros((8, 10)), "bias": np.zeros(10)}},
+             "batch_stats": {"bn": {"mean": np.full((8,), 5.0)}}}
+    out = merge_pretrained(fresh, given)
+    assert (out["params"]["conv"]["kernel"] == 2).all()
+    assert (out["params"]["fc"]["kernel"] == 1).all()
+    assert (out["batch_stats"]["bn"]["mean"] == 5).all()
+    assert out["batch_stats"]["bn"]["mean"].dtype == np.float32
+    headless = {"params": {"conv": given["params"]["conv"]}, "batch_stats": given["batch_stats"]}
+    assert (merge_pretrained(fresh, headless)["params"]["fc"]["bias"] == 1).all()
+    same_head = {**given, "params": {**given["params"], "fc": _tree(kernel=(8, 3), bias=(3,))}}
+    same_head["params"]["fc"]["bias"] = np.full(3, 7.0, np.float32)
+    assert (merge_pretrained(fresh, same_head)["params"]["fc"]["bias"] == 7).all()
+
+
+def test_merge_lists_every_mismatch():
+    fresh = {"params": {"conv": _tree(kernel=(3, 3, 3, 8)), "bn": _tree(scale=(8,))}}
+    given = {"params": {"conv": {"kernel": np.zeros((3, 3, 3, 16))}, "extra": _tree(bias=(2,))}}
+    with pytest.raises(InitFromMismatchError) as info:
+        merge_pretrained(fresh, given, path="ckpt")
+    err = info.value
+    assert err.missing == ["params/bn/scale"] and err.unexpected == ["params/extra/bias"]
+    assert err.shapes == [("params/conv/kernel", (3, 3, 3, 8), (3, 3, 3, 16))]
+    assert "config.init_from='ckpt'" in str(err) and isinstance(err, ValueError)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("torch_classes", [3, 10])
+def test_training_starts_from_the_cli_checkpoint(tmp_path, data_dir, torch_classes):
+    torch = pytest.importorskip("torch")
+    import torchvision
+
+    torch.manual_seed(torch_classes)
+    net = torchvision.models.resnet18(num_classes=torch_classes)
+    pth, ckpt = str(tmp_path / "w.pth"), str(tmp_path / "ckpt")
+    torch.save(net.state_dict(), pth)
+    tv_weights.main(["--model", "resnet18", "--in", pth, "--out", ckpt])
+    imported = tv_weights.from_torchvision("resnet18", net.state_dict())
+
+    config = tiny_classification_config(data_dir)
+    config.init_from = ckpt
+    trainer = loop.Trainer(config, str(tmp_path / "work"))
+    state = jax.device_get(trainer.initial_state())
+    fresh = jax.device_get(loop.Trainer(
+        tiny_classification_config(data_dir), str(tmp_path / "fresh")).initial_state())
+    body = {k: v for k, v in imported["params"].items() if k != "fc"}
+    chex.assert_trees_all_equal({k: v for k, v in state.params.items() if k != "fc"}, body)
+    chex.assert_trees_all_equal(state.batch_stats, imported["batch_stats"])
+    if torch_classes == 3:  # same head: imported too
+        chex.assert_trees_all_equal(state.params["fc"], imported["params"]["fc"])
+    else:  # 10 torchvision classes vs 3 shapes classes: the head stays at its initialisation
+        chex.assert_trees_all_equal(state.params["fc"], fresh.params["fc"])
+    assert os.path.isdir(ckpt)
+
+
+def test_init_from_a_wrong_model_names_the_mismatch(tmp_path, data_dir):
+    ckpt = str(tmp_path / "ckpt")
+    tv_weights.save_variables(ckpt, {"params": {"conv1": {"kernel": np.zeros((3, 3, 3, 8),
+                                                                             np.float32)}}})
+    config = tiny_classification_config(data_dir)
+    config.init_from = ckpt
+    with pytest.raises(InitFromMismatchError, match=r"params/conv1/kernel: expected "
+                                                    r"\(7, 7, 3, 64\), got \(3, 3, 3, 8\)"):
+        loop.Trainer(config, str(tmp_path / "work")).initial_state()
