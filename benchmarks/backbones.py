@@ -26,7 +26,16 @@ import subprocess
 import sys
 import time
 
+# Sweep on the shared 2-core dev machine (batch 16, 224 px; load average 4-7 from other jobs,
+# so +-30% between processes is noise): no candidate beat XLA's defaults consistently. In a
+# back-to-back A/B, XNN graph fusion gave efficientnet_b0 train 2.40 vs 2.47 img/s, eval 26 vs
+# 28; resnet50 train 0.84 vs 0.82, eval 7.5 vs 5.2 (unconfirmed). oneDNN (with or without
+# the custom call) and fast math showed no reproducible gain; XNNPACK is already on by default
+# and `--xla_cpu_use_thunk_runtime` is no longer supported. What closed the EfficientNet gap
+# was a layout/algorithm change, not a flag: depthwise convs as shifted slices
+# (jaxvision.layers.depthwise), 4-12x faster than XLA's grouped conv on CPU.
 DEFAULT_XLA_FLAGS = ""
+PAUSE_S = 0.5  # idle time before each timed step, longer than OpenMP's 200 ms spin
 CANDIDATE_FLAGS = {
     "xla default": "",
     "onednn": "--xla_cpu_use_onednn=true",
@@ -52,13 +61,18 @@ def _torch_schemas():
 
 def _interleaved(fns: dict, batch: int, warmup: int, steps: int) -> dict[str, float]:
     """images/s of each callable from the median of `steps` timed calls, taken in rounds
-    (a, b, a, b, ...) so that load from other processes on shared cores hits all alike."""
+    (a, b, a, b, ...) so that load from other processes on shared cores hits all alike.
+
+    Each timed call follows a pause: torch's OpenMP workers and XLA's Eigen pool spin-wait for
+    a while after their work, and without the pause one framework's spinning threads slow the
+    other down (torch's efficientnet_b0 steps ran up to 9x slower right after a jax step)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {k: [] for k in fns}
     for _ in range(steps):
         for k, fn in fns.items():
+            time.sleep(PAUSE_S)
             start = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - start)
