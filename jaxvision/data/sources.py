@@ -7,7 +7,7 @@ from typing import Any
 
 from jaxvision.data.shapes import CLASS_NAMES, shapes_builder
 
-DATASETS = ("shapes", "imagenet2012")
+DATASETS = ("shapes", "imagenet2012", "oxford_iiit_pet", "folder:<root>")
 # Catalog datasets that need TensorFlow (the `[tf]` extra) and a prepared TFDS copy.
 CATALOG = {"imagenet2012": "manual download of ILSVRC2012_img_{train,val}.tar into "
                            "<data_dir>/downloads/manual, then `tfds build imagenet2012 "
@@ -28,6 +28,8 @@ def load_splits(name: str, data_cfg, *, prepare: bool = True) -> DatasetSplits:
     """Builds (once, on first use) and opens the dataset `name` configured by `data_cfg`."""
     if name in CATALOG:
         _catalog_unavailable(name, data_cfg)
+    if name == "oxford_iiit_pet" or name.startswith("folder:"):
+        return _segmentation_splits(name, data_cfg, prepare)
     if name != "shapes":
         raise ValueError(f"dataset: expected one of {DATASETS}, got {name!r}")
     builder = shapes_builder(
@@ -59,3 +61,25 @@ def _catalog_unavailable(name: str, data_cfg) -> None:
     needs.append("the decode + random-resized-crop input path for it, not implemented yet")
     raise ValueError(f"dataset={name!r}: expected a prepared catalog dataset; it needs "
                      + "; ".join(needs))
+
+
+def _segmentation_splits(name: str, data_cfg, prepare: bool) -> DatasetSplits:
+    """`oxford_iiit_pet` (trimap -> background/pet/ignore) or `folder:<root>` (images + PNG
+    masks; see jaxvision.data.folder), resized to data.image_size."""
+    if name == "oxford_iiit_pet":
+        from jaxvision.data.pets import CLASS_NAMES as PET_CLASSES
+        from jaxvision.data.pets import pet_sources
+
+        sources = pet_sources(data_cfg.data_dir, data_cfg.image_size)
+        return DatasetSplits(train=sources["train"], test=sources["test"],
+                             class_names=PET_CLASSES, image_size=data_cfg.image_size)
+    from jaxvision.data.folder import folder_builder
+
+    root = name.split(":", 1)[1]
+    builder, names = folder_builder(root, image_size=data_cfg.image_size,
+                                    data_dir=data_cfg.data_dir)
+    if prepare:
+        builder.download_and_prepare()
+    return DatasetSplits(train=builder.as_data_source(split="train"),
+                         test=builder.as_data_source(split="test"),
+                         class_names=names, image_size=data_cfg.image_size)
