@@ -2,7 +2,12 @@
 
     python train.py --config configs/fcn32s.py
 
-RESULTS_PLACEHOLDER
+Builds the 64x64 shapes dataset on first use, trains 800 steps of batch 16 with AdamW.
+Measured once (2-core CPU shared with other jobs, so slower than CI): 4m10s wall, 66 train
+images/s, 1,350,420 parameters; test mIoU 0.592, boundary F-score 0.664 at 2 px / 0.480 at 1 px.
+This misses mIoU 0.80: at 64 px the stride-32 score map is 2x2 cells for shapes 13-29 px wide,
+and one learned 64x64 upsampling kernel cannot draw their outlines; that coarseness is what the
+16s/8s skips fix (0.823 / 0.925).
 """
 
 from jaxvision.train.config import base_config

@@ -151,13 +151,15 @@ def main(argv=None):
                         help="resize to size x size first (default data.image_size; 0: keep)")
     parser.add_argument("--eval_boundary", action="store_true",
                         help="print test mIoU and boundary F-score as JSON instead")
+    parser.add_argument("--tolerance", type=int, default=2,
+                        help="boundary match distance in pixels for --eval_boundary")
     args = parser.parse_args(argv)
     spec = importlib.util.spec_from_file_location("jaxvision_predict_config", args.config)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     config = module.get_config()
     if args.eval_boundary:
-        print(json.dumps(evaluate_boundary(config, args.workdir)))
+        print(json.dumps(evaluate_boundary(config, args.workdir, args.tolerance)))
         return
     if not args.image or not args.out:
         parser.error("--image and --out are required (or --eval_boundary)")
