@@ -115,9 +115,9 @@ def evaluate_boundary(config, workdir: str, tolerance: int = 2) -> dict[str, flo
     from jaxvision.metrics.boundary import boundary_counts, boundary_f_score
     from jaxvision.metrics.segmentation import confusion_matrix, segmentation_scores
     from jaxvision.tasks import get_task
-    from jaxvision.train.loop import _load_data
+    from jaxvision.train.loop import load_data
 
-    splits = _load_data(config)
+    splits = load_data(config)
     task = get_task(config.task, splits.class_names, **config.task_kwargs)
     variables, step = load_variables(workdir)
     model = build_model(config, task.num_classes)

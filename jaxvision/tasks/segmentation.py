@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxvision.losses import pixel_cross_entropy
+from jaxvision.metrics.boundary import boundary_counts_jax, boundary_f_score
 from jaxvision.metrics.segmentation import confusion_matrix, segmentation_scores
 from jaxvision.models.unet import center_crop
 
@@ -28,6 +29,7 @@ class SegmentationTask:
 
     class_names: tuple[str, ...]
     ignore_label: int | None = 255
+    boundary_tolerance: int = 2
     fields: tuple[str, ...] = ("image", "segmentation")
 
     @property
@@ -56,7 +58,12 @@ class SegmentationTask:
         labels = match_labels(predictions[..., None], batch["segmentation"])
         valid = batch.get("example_valid")
         valid = None if valid is None else valid[:, None, None]
-        return {"confusion": confusion_matrix(labels, predictions, self.num_classes, valid)}
+        return {"confusion": confusion_matrix(labels, predictions, self.num_classes, valid),
+                "boundary": boundary_counts_jax(labels, predictions, self.boundary_tolerance,
+                                                batch.get("example_valid"))}
 
     def summarize(self, stats):
-        return segmentation_scores(stats["confusion"], self.class_names)
+        """mIoU, per-class IoU, pixel accuracy and the boundary F-score (within
+        `boundary_tolerance` pixels; ignore-label pixels count as a label there)."""
+        return {**segmentation_scores(stats["confusion"], self.class_names),
+                **boundary_f_score(stats["boundary"])}

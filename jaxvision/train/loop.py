@@ -38,7 +38,7 @@ def _say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _load_data(config):
+def load_data(config):
     """Process 0 builds the dataset first; the others then open (or build their own copy)."""
     data_cfg = config.data.to_dict()
     data_cfg["data_dir"] = os.path.expanduser(data_cfg["data_dir"])
@@ -66,7 +66,7 @@ class Trainer:
 
     def __post_init__(self):
         config = self.config
-        self.splits = _load_data(config)
+        self.splits = load_data(config)
         self.task = get_task(config.task, self.splits.class_names, **config.task_kwargs)
         self.parallel = make_parallel(config.parallel)
         self.model = get_model(config.model, num_classes=self.task.num_classes,
