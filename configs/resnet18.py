@@ -38,10 +38,11 @@ def get_config(variant: str = ""):
     config.model = "resnet18"
     config.task = "classification"
     config.task_kwargs.label_smoothing = 0.1
-    config.data.update(dict(min_shapes=1, max_shapes=1, random_crop_padding=4, random_flip=True))
-    config.train.update(dict(steps=500, batch_size=32, eval_batch_size=64, log_every=25,
-                             eval_every=250, checkpoint_every=250))
-    config.optimizer.update(dict(name="adamw", learning_rate=2e-3, warmup_steps=50,
+    config.data.update(dict(image_size=32, min_shapes=1, max_shapes=1, random_crop_padding=2,
+                            random_flip=True))
+    config.train.update(dict(steps=300, batch_size=32, eval_batch_size=64, log_every=25,
+                             eval_every=100, checkpoint_every=300))
+    config.optimizer.update(dict(name="adamw", learning_rate=5e-4, warmup_steps=20,
                                  weight_decay=5e-4))
     if variant == "imagenet2012":
         imagenet_recipe(config)
