@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import flax.linen as nn
+import jax
 
 Batch = dict[str, Any]
 Variables = dict[str, Any]
@@ -32,3 +33,17 @@ class Task(Protocol):
 
     def summarize(self, stats: dict[str, Any]) -> dict[str, float]:
         """Final metrics from the summed statistics (host)."""
+
+
+def init_variables(model: nn.Module, rng, images) -> Variables:
+    """`model.init` on `images` with separate 'params' and 'dropout' keys, in eval mode."""
+    params_rng, dropout_rng = jax.random.split(rng)
+    return model.init({"params": params_rng, "dropout": dropout_rng}, images, train=False)
+
+
+def apply_train(model: nn.Module, variables: Variables, images, rng) -> tuple[Any, Variables]:
+    """Train-mode `model.apply`: (outputs, updated non-param collections such as batch_stats)."""
+    mutable = [k for k in variables if k != "params"]
+    if not mutable:
+        return model.apply(variables, images, train=True, rngs={"dropout": rng}), {}
+    return model.apply(variables, images, train=True, rngs={"dropout": rng}, mutable=mutable)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 
 from jaxvision.losses import softmax_cross_entropy
 from jaxvision.metrics.classification import topk_correct, topk_counts
+from jaxvision.tasks.base import apply_train, init_variables
 
 TOP_K = (1, 5)
 
@@ -38,16 +38,11 @@ class ClassificationTask:
         return len(self.class_names)
 
     def init(self, model, rng, batch):
-        params_rng, dropout_rng = jax.random.split(rng)
-        return model.init({"params": params_rng, "dropout": dropout_rng}, batch["image"],
-                          train=False)
+        return init_variables(model, rng, batch["image"])
 
     def loss(self, model, variables, batch, rng):
         """Mean label-smoothed cross-entropy; metrics: loss and batch top-1 accuracy."""
-        mutable = [k for k in variables if k != "params"]
-        out = model.apply(variables, batch["image"], train=True, rngs={"dropout": rng},
-                          mutable=mutable or False)
-        (logits, _), new_state = out if mutable else (out, {})
+        (logits, _), new_state = apply_train(model, variables, batch["image"], rng)
         labels = batch["label"]
         loss = softmax_cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         accuracy = jnp.mean(topk_correct(logits, labels, 1).astype(jnp.float32))

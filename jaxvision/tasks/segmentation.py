@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 
 from jaxvision.losses import pixel_cross_entropy
 from jaxvision.metrics.boundary import boundary_counts_jax, boundary_f_score
 from jaxvision.metrics.segmentation import confusion_matrix, segmentation_scores
 from jaxvision.models.unet import center_crop
+from jaxvision.tasks.base import apply_train, init_variables
 
 
 def match_labels(logits, labels):
@@ -37,14 +37,10 @@ class SegmentationTask:
         return len(self.class_names)
 
     def init(self, model, rng, batch):
-        params_rng, dropout_rng = jax.random.split(rng)
-        return model.init({"params": params_rng, "dropout": dropout_rng}, batch["image"],
-                          train=False)
+        return init_variables(model, rng, batch["image"])
 
     def loss(self, model, variables, batch, rng):
-        (logits, _), new_state = model.apply(
-            variables, batch["image"], train=True, rngs={"dropout": rng},
-            mutable=[k for k in variables if k != "params"])
+        (logits, _), new_state = apply_train(model, variables, batch["image"], rng)
         labels = match_labels(logits, batch["segmentation"])
         loss = pixel_cross_entropy(logits, labels, ignore_label=self.ignore_label)
         accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
