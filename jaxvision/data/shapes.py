@@ -22,13 +22,16 @@ _SPLIT_IDS = {"train": 0, "test": 1}
 
 @dataclasses.dataclass(kw_only=True)
 class ShapesConfig(tfds.core.BuilderConfig):
-    """Image size, split sizes, shapes per image and the seed everything is drawn from."""
+    """Image size, split sizes, shapes per image, shape size (diameter as a fraction of the image
+    size) and the seed everything is drawn from."""
 
     image_size: int = 64
     num_train: int = 2000
     num_test: int = 256
     min_shapes: int = 1
     max_shapes: int = 3
+    min_extent: float = RenderSpec.min_extent
+    max_extent: float = RenderSpec.max_extent
     seed: int = 0
 
 
@@ -69,14 +72,17 @@ class Shapes(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, split: str, count: int):
         cfg = self.builder_config
-        spec = RenderSpec(cfg.image_size, cfg.min_shapes, cfg.max_shapes)
+        spec = RenderSpec(cfg.image_size, cfg.min_shapes, cfg.max_shapes, cfg.min_extent,
+                          cfg.max_extent)
         for index in range(count):
             rng = np.random.default_rng([cfg.seed, _SPLIT_IDS[split], index])
             yield index, render_example(spec, rng)
 
 
 def shapes_builder(*, image_size: int = 64, num_train: int = 2000, num_test: int = 256,
-                   min_shapes: int = 1, max_shapes: int = 3, seed: int = 0,
+                   min_shapes: int = 1, max_shapes: int = 3,
+                   min_extent: float = RenderSpec.min_extent,
+                   max_extent: float = RenderSpec.max_extent, seed: int = 0,
                    data_dir: str | None = None) -> Shapes:
     """A `Shapes` builder for these settings; each distinct setting gets its own directory."""
     checks = {"image_size": (image_size, 16), "num_train": (num_train, 1),
@@ -87,8 +93,13 @@ def shapes_builder(*, image_size: int = 64, num_train: int = 2000, num_test: int
     if max_shapes < min_shapes:
         raise ValueError(
             f"shapes max_shapes: expected >= min_shapes={min_shapes}, got {max_shapes}")
+    if not 0.0 < min_extent <= max_extent <= 1.0:
+        raise ValueError(f"shapes min_extent/max_extent: expected 0 < min_extent <= max_extent <= "
+                         f"1, got {min_extent}/{max_extent}")
     name = f"s{image_size}_n{num_train}-{num_test}_k{min_shapes}-{max_shapes}_seed{seed}"
+    if (min_extent, max_extent) != (RenderSpec.min_extent, RenderSpec.max_extent):
+        name += f"_e{min_extent:g}-{max_extent:g}"
     config = ShapesConfig(name=name, image_size=image_size, num_train=num_train,
                           num_test=num_test, min_shapes=min_shapes, max_shapes=max_shapes,
-                          seed=seed)
+                          min_extent=min_extent, max_extent=max_extent, seed=seed)
     return Shapes(config=config, data_dir=data_dir, file_format="array_record")

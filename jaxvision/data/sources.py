@@ -35,7 +35,8 @@ def load_splits(name: str, data_cfg, *, prepare: bool = True) -> DatasetSplits:
     builder = shapes_builder(
         image_size=data_cfg.image_size, num_train=data_cfg.num_train,
         num_test=data_cfg.num_test, min_shapes=data_cfg.min_shapes,
-        max_shapes=data_cfg.max_shapes, seed=data_cfg.seed, data_dir=data_cfg.data_dir,
+        max_shapes=data_cfg.max_shapes, min_extent=data_cfg.min_extent,
+        max_extent=data_cfg.max_extent, seed=data_cfg.seed, data_dir=data_cfg.data_dir,
     )
     if prepare:
         builder.download_and_prepare()

@@ -32,6 +32,8 @@ CONFIGS: dict[str, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
     "resnet152": (Bottleneck, (3, 8, 36, 3)),
 }
 
+STEMS = ("imagenet", "cifar")
+
 
 class ResNet(nn.Module):
     """`__call__(x [B, H, W, 3], train) -> (logits [B, num_classes] | None, features)`.
@@ -44,6 +46,9 @@ class ResNet(nn.Module):
       stage5: layer4                 [B, H/32, W/32, 512 * e]
       pooled: global average         [B, 512 * e]
     `num_classes=None` drops the classifier (logits None).
+
+    `stem="cifar"` replaces the 7x7/2 conv and max pool by one 3x3/1 conv (He et al. Sec. 4.2,
+    for 32x32 inputs): every stage then runs at 4x the resolution (stageK at stride 2**(K-2)).
     """
 
     block: type[nn.Module]
@@ -52,18 +57,24 @@ class ResNet(nn.Module):
     dtype: Any = jnp.float32
     axis_name: str | None = None
     arch: str = "resnet"
+    stem: str = "imagenet"
 
     @nn.compact
     def __call__(self, x, train: bool):
-        check_images(x, self.arch, channels=3, min_size=32)
+        if self.stem not in STEMS:
+            raise ValueError(f"{self.arch} stem: expected one of {STEMS}, got {self.stem!r}")
+        imagenet = self.stem == "imagenet"
+        check_images(x, self.arch, channels=3, min_size=32 if imagenet else 8)
         x = jnp.asarray(x, self.dtype)
         features = {}
-        x = nn.Conv(64, (7, 7), strides=(2, 2), padding=torch_padding(7), use_bias=False,
+        k, s = (7, 2) if imagenet else (3, 1)
+        x = nn.Conv(64, (k, k), strides=(s, s), padding=torch_padding(k), use_bias=False,
                     kernel_init=conv_init, dtype=self.dtype, name="conv1")(x)
         x = batch_norm(train, dtype=self.dtype, axis_name=self.axis_name, name="bn1")(x)
         x = nn.relu(x)
         features["stem"] = features["stage1"] = x
-        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+        if imagenet:
+            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         for i, n_blocks in enumerate(self.stage_sizes):
             for j in range(n_blocks):
                 strides = 2 if i > 0 and j == 0 else 1
@@ -85,25 +96,25 @@ def _resnet(name: str, **kwargs) -> ResNet:
 
 
 def resnet18(**kwargs) -> ResNet:
-    """ResNet-18 (BasicBlock, [2, 2, 2, 2]). kwargs: num_classes=1000, dtype, axis_name."""
+    """ResNet-18 (BasicBlock, [2, 2, 2, 2]). kwargs: num_classes=1000, dtype, axis_name, stem."""
     return _resnet("resnet18", **kwargs)
 
 
 def resnet34(**kwargs) -> ResNet:
-    """ResNet-34 (BasicBlock, [3, 4, 6, 3]). kwargs: num_classes=1000, dtype, axis_name."""
+    """ResNet-34 (BasicBlock, [3, 4, 6, 3]). kwargs: num_classes=1000, dtype, axis_name, stem."""
     return _resnet("resnet34", **kwargs)
 
 
 def resnet50(**kwargs) -> ResNet:
-    """ResNet-50 (Bottleneck, [3, 4, 6, 3]). kwargs: num_classes=1000, dtype, axis_name."""
+    """ResNet-50 (Bottleneck, [3, 4, 6, 3]). kwargs: num_classes=1000, dtype, axis_name, stem."""
     return _resnet("resnet50", **kwargs)
 
 
 def resnet101(**kwargs) -> ResNet:
-    """ResNet-101 (Bottleneck, [3, 4, 23, 3]). kwargs: num_classes=1000, dtype, axis_name."""
+    """ResNet-101 (Bottleneck, [3, 4, 23, 3]). kwargs: num_classes=1000, dtype, axis_name, stem."""
     return _resnet("resnet101", **kwargs)
 
 
 def resnet152(**kwargs) -> ResNet:
-    """ResNet-152 (Bottleneck, [3, 8, 36, 3]). kwargs: num_classes=1000, dtype, axis_name."""
+    """ResNet-152 (Bottleneck, [3, 8, 36, 3]). kwargs: num_classes=1000, dtype, axis_name, stem."""
     return _resnet("resnet152", **kwargs)

@@ -18,7 +18,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.task_kwargs = ml_collections.ConfigDict()
     c.dataset = "shapes"
     c.data = ml_collections.ConfigDict(dict(
-        image_size=64, num_train=2000, num_test=256, min_shapes=1, max_shapes=3, seed=0,
+        image_size=64, num_train=2000, num_test=256, min_shapes=1, max_shapes=3,
+        min_extent=0.2, max_extent=0.45, seed=0,  # shapes: diameter / image size in [min, max]
         data_dir="~/tensorflow_datasets", max_boxes=8, random_flip=True,
         random_crop_padding=0))  # > 0: pad-and-random-crop (not for box tasks)
     c.train = ml_collections.ConfigDict(dict(

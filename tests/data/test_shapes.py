@@ -61,7 +61,22 @@ def test_render_uses_every_class_and_shape_count():
     assert set(np.concatenate([e["labels"] for e in examples])) == {0, 1, 2}
 
 
+def test_extent_bounds_shape_size(tmp_path):
+    """Box sides are the shape diameter 2r (to a pixel), drawn in [min, max] x image size."""
+    builder = _build(tmp_path, "big", image_size=40, max_shapes=1, min_extent=0.6,
+                     max_extent=0.9)
+    assert builder.builder_config.name.endswith("_e0.6-0.9")
+    source = builder.as_data_source(split="train")
+    sides = np.concatenate([source[i]["boxes"][:, 2:] - source[i]["boxes"][:, :2]
+                            for i in range(len(source))])
+    assert sides.min() >= 0.6 * 40 - 1 and sides.max() <= 0.9 * 40 + 1
+    default = shapes_builder(image_size=40, max_shapes=1, data_dir=str(tmp_path / "d"))
+    assert "_e" not in default.builder_config.name
+
+
 @pytest.mark.parametrize(("field", "kwargs"), [
+    ("min_extent", dict(min_extent=0.5, max_extent=0.4)),
+    ("max_extent", dict(max_extent=1.5)),
     ("image_size", dict(image_size=8)),
     ("num_train", dict(num_train=0)),
     ("max_shapes", dict(min_shapes=3, max_shapes=2)),
