@@ -82,3 +82,58 @@ def test_bad_input_raises_value_error(shape, field):
     model = get_model("resnet18")
     with pytest.raises(ValueError, match=field):
         jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(shape), train=False))
+
+
+def test_cifar_stem_matches_torchvision_with_3x3_stem_in_train_mode():
+    """stem='cifar' == torchvision resnet18 with conv1 a 3x3/1 conv and no max pool (He et al.
+    Sec. 4.2): the known 11,173,962 parameters at 10 classes, and train-mode logits, input
+    gradients and updated BN means equal torch's."""
+    import torch
+    import torchvision
+
+    from jaxvision.weights import from_torchvision
+
+    torch.manual_seed(0)
+    tmodel = torchvision.models.resnet18(num_classes=10)
+    tmodel.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    tmodel.maxpool = torch.nn.Identity()
+    assert sum(p.numel() for p in tmodel.parameters()) == 11_173_962
+    state = {k: v.detach().numpy().copy() for k, v in tmodel.state_dict().items()}
+    stem = state.pop("conv1.weight")
+    variables = from_torchvision("resnet18", {**state, "conv1.weight": np.zeros((64, 3, 7, 7))})
+    variables["params"]["conv1"]["kernel"] = stem.transpose(2, 3, 1, 0)
+
+    model = get_model("resnet18", num_classes=10, stem="cifar")
+    assert jax_param_count_of(model) == 11_173_962
+    x = np.random.default_rng(0).standard_normal((4, 32, 32, 3)).astype(np.float32)
+    xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
+    tmodel.train()
+    expected = tmodel(xt)
+    expected.square().sum().backward()
+
+    def loss(x):
+        (logits, features), updates = model.apply(variables, x, train=True,
+                                                  mutable=["batch_stats"])
+        return jnp.square(logits).sum(), (logits, features, updates)
+
+    (_, (logits, features, updates)), grad = jax.value_and_grad(loss, has_aux=True)(x)
+    chex.assert_shape(features["stage5"], (4, 4, 4, 512))
+    np.testing.assert_allclose(logits, expected.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(grad, xt.grad.numpy().transpose(0, 2, 3, 1), rtol=1e-3,
+                               atol=1e-5)
+    # running means agree; running variances do not: torch updates with the unbiased variance
+    np.testing.assert_allclose(updates["batch_stats"]["layer4_1"]["bn2"]["mean"],
+                               tmodel.layer4[1].bn2.running_mean.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def jax_param_count_of(model) -> int:
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)),
+                                               train=False))
+    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes["params"]))
+
+
+def test_unknown_stem_names_the_field():
+    model = get_model("resnet18", stem="tiny")
+    with pytest.raises(ValueError, match="stem: expected one of"):
+        jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)),
+                                          train=False))
