@@ -43,7 +43,8 @@ def test_overlay_paints_only_foreground_classes():
     mask[1, 2] = 1
     out = predict.overlay(image, mask, alpha=0.5)
     np.testing.assert_array_equal(out[mask == 0], image[mask == 0])
-    np.testing.assert_array_equal(out[1, 2], np.round((image[1, 2].astype(float) + predict.PALETTE[1]) / 2))
+    blended = (image[1, 2].astype(float) + predict.PALETTE[1]) / 2
+    np.testing.assert_array_equal(out[1, 2], np.round(blended))
     with pytest.raises(ValueError, match="alpha: expected a value in"):
         predict.overlay(image, mask, alpha=2.0)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import types
 from typing import Any
 
 from jaxvision.data.shapes import CLASS_NAMES, shapes_builder
@@ -25,7 +27,11 @@ class DatasetSplits:
 
 
 def load_splits(name: str, data_cfg, *, prepare: bool = True) -> DatasetSplits:
-    """Builds (once, on first use) and opens the dataset `name` configured by `data_cfg`."""
+    """Builds (once, on first use) and opens the dataset `name` configured by `data_cfg` (the
+    `config.data` fields, as a ConfigDict or namespace; `~` in `data_dir` is expanded)."""
+    fields = data_cfg.to_dict() if hasattr(data_cfg, "to_dict") else dict(vars(data_cfg))
+    data_cfg = types.SimpleNamespace(**fields)
+    data_cfg.data_dir = os.path.expanduser(data_cfg.data_dir)
     if name in CATALOG:
         _catalog_unavailable(name, data_cfg)
     if name == "oxford_iiit_pet" or name.startswith("folder:"):

@@ -40,9 +40,7 @@ def _say(message: str) -> None:
 
 def load_data(config):
     """Process 0 builds the dataset first; the others then open (or build their own copy)."""
-    data_cfg = config.data.to_dict()
-    data_cfg["data_dir"] = os.path.expanduser(data_cfg["data_dir"])
-    data_cfg = type("DataConfig", (), data_cfg)
+    data_cfg = config.data
     if jax.process_count() > 1:
         if jax.process_index() == 0:
             load_splits(config.dataset, data_cfg)
