@@ -1,6 +1,6 @@
 """DeconvNet (Noh, Hong & Han, 2015): a VGG16 encoder and its mirror image as decoder.
 
-Encoder: VGG16's 13 convs with BatchNorm (`vgg16_bn`, or `ScaledVGG` with other `widths`); each
+Encoder: VGG16's 13 convs with BatchNorm (`vgg16_bn`, or narrower `widths`); each
 2x2 max pool records its switches (`jaxvision.ops.max_pool_with_argmax`). fc6 is a convolution
 covering the whole pool5 map ('VALID', 7x7 at 224x224 input, so a 1x1 map; `fc_kernel` fixes the
 size instead) and fc7 a 1x1 convolution. The decoder mirrors it: a transposed conv of fc6's

@@ -23,7 +23,6 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxvision.layers import batch_norm as make_bn
 from jaxvision.layers import check_images
 from jaxvision.models import resnet as resnet_lib
 from jaxvision.models import vgg as vgg_lib
@@ -35,51 +34,16 @@ SKIPS = {"vgg": ("pool3", "pool4", "pool5"), "resnet": ("stage3", "stage4", "sta
 _zeros = nn.initializers.zeros
 
 
-class ScaledVGG(nn.Module):
-    """VGG convolution blocks with chosen `widths` (one per block); no classifier.
-
-    `__call__(x [B, H, W, C], train) -> (None, features)` with the same feature names and layer
-    names (`conv{b}_{i}`, `bn{b}_{i}`) as `jaxvision.models.vgg.VGG(num_classes=None)`, which is
-    used instead whenever the widths are VGG's own (64, 128, 256, 512, 512).
-    """
-
-    depth: int = 16
-    widths: tuple[int, ...] = vgg_lib.WIDTHS
-    batch_norm: bool = False
-    dtype: Any = jnp.float32
-    axis_name: str | None = None
-
-    @nn.compact
-    def __call__(self, x, train: bool):
-        x = jnp.asarray(x, self.dtype)
-        features = {}
-        for b, (n_convs, width) in enumerate(zip(vgg_lib.CONFIGS[self.depth], self.widths,
-                                                 strict=True)):
-            for i in range(n_convs):
-                x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype,
-                            kernel_init=vgg_lib._conv_init, name=f"conv{b + 1}_{i + 1}")(x)
-                if self.batch_norm:
-                    x = make_bn(train, dtype=self.dtype, axis_name=self.axis_name,
-                                name=f"bn{b + 1}_{i + 1}")(x)
-                x = nn.relu(x)
-            features[f"conv{b + 1}"] = x
-            x = nn.max_pool(x, (2, 2), strides=(2, 2))
-            features[f"pool{b + 1}"] = x
-        return None, features
-
-
 def make_backbone(name: str, widths, batch_norm: bool, dtype, axis_name) -> nn.Module:
     """The backbone module `name` ('vgg11'..'vgg19' or 'resnet18'..'resnet152'), named
     'backbone', without classifier. `widths` (VGG only): 5 block widths, None for VGG's own."""
     if name.startswith("vgg") and name[3:] in {str(d) for d in vgg_lib.CONFIGS}:
         depth = int(name[3:])
-        if widths is None or tuple(widths) == vgg_lib.WIDTHS:
-            return vgg_lib.VGG(depth=depth, batch_norm=batch_norm, num_classes=None,
-                               dtype=dtype, axis_name=axis_name, name="backbone")
+        widths = vgg_lib.WIDTHS if widths is None else tuple(widths)
         if len(widths) != 5 or min(widths) < 1:
             raise ValueError(f"backbone_widths: expected 5 positive block widths, got {widths}")
-        return ScaledVGG(depth=depth, widths=tuple(widths), batch_norm=batch_norm, dtype=dtype,
-                         axis_name=axis_name, name="backbone")
+        return vgg_lib.VGG(depth=depth, widths=widths, batch_norm=batch_norm, num_classes=None,
+                           dtype=dtype, axis_name=axis_name, name="backbone")
     if name in resnet_lib.CONFIGS:
         if widths is not None:
             raise ValueError(f"backbone_widths: expected None for {name!r}, got {widths}")

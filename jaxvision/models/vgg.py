@@ -35,10 +35,12 @@ class VGG(nn.Module):
     `features`: `conv{k}` the last ReLU output of block k (before its pool, `[B, H/2**(k-1), ...]`,
     what DeconvNet unpools into), `pool{k}` the pooled map `[B, H/2**k, W/2**k, C_k]` (FCN takes
     pool3, pool4, pool5), and with a classifier `fc7` `[B, 4096]`. Dropout draws from the
-    'dropout' rng when `train`. `num_classes=None` stops after pool5 (logits None).
+    'dropout' rng when `train`. `num_classes=None` stops after pool5 (logits None). `widths`
+    (one per block) narrows the network, e.g. for FCN/DeconvNet on small images.
     """
 
     depth: int = 16
+    widths: tuple[int, ...] = WIDTHS
     batch_norm: bool = False
     num_classes: int | None = 1000
     dropout_rate: float = 0.5
@@ -51,7 +53,7 @@ class VGG(nn.Module):
         check_images(x, arch, channels=3, min_size=32)
         x = jnp.asarray(x, self.dtype)
         features = {}
-        for b, (n_convs, width) in enumerate(zip(CONFIGS[self.depth], WIDTHS, strict=True)):
+        for b, (n_convs, width) in enumerate(zip(CONFIGS[self.depth], self.widths, strict=True)):
             for i in range(n_convs):
                 x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), kernel_init=_conv_init,
                             dtype=self.dtype, name=f"conv{b + 1}_{i + 1}")(x)
