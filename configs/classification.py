@@ -1,5 +1,7 @@
 """Settings shared by the classification configs: the shapes default and the ImageNet recipe."""
 
+from jaxvision.train.config import base_config
+
 SHAPES_DATA = dict(
     # One shape per 32x32 image, its diameter 40-90% of the image (objects fill the frame as in
     # ImageNet; at the segmentation default of 20-45% ResNet-18 stayed near chance for 600 steps).
@@ -34,10 +36,15 @@ def imagenet_recipe(config, *, epochs: int = 90, batch_size: int = 256, lr: floa
     return config
 
 
-def apply_variant(config, variant: str):
-    """`''` keeps shapes; `'imagenet2012'` switches to the ImageNet recipe."""
+def classification_config(model: str, variant: str, *, steps: int, learning_rate: float):
+    """`model` on shapes classification; `variant='imagenet2012'` switches to the ImageNet
+    recipe. Returns the locked config."""
+    config = base_config()
+    config.model = model
+    shapes_classification(config, steps=steps, learning_rate=learning_rate)
     if variant == "imagenet2012":
         imagenet_recipe(config)
     elif variant:
         raise ValueError(f"config variant: expected '' or 'imagenet2012', got {variant!r}")
+    config.lock()
     return config

@@ -16,14 +16,8 @@ the paper's RMSProp/AutoAugment recipe is not reproduced) is one switch away:
 which needs `pip install -e '.[tf]'` and a prepared TFDS imagenet2012.
 """
 
-from configs.classification import apply_variant, shapes_classification
-from jaxvision.train.config import base_config
+from configs.classification import classification_config
 
 
 def get_config(variant: str = ""):
-    config = base_config()
-    config.model = "efficientnet_b0"
-    shapes_classification(config, steps=900, learning_rate=2e-3)
-    apply_variant(config, variant)
-    config.lock()
-    return config
+    return classification_config("efficientnet_b0", variant, steps=900, learning_rate=2e-3)

@@ -21,14 +21,8 @@ which needs `pip install -e '.[tf]'` and a prepared TFDS imagenet2012 (the loade
 missing). `--config.init_from=ckpt/` starts from `python -m jaxvision.weights.torchvision` output.
 """
 
-from configs.classification import apply_variant, shapes_classification
-from jaxvision.train.config import base_config
+from configs.classification import classification_config
 
 
 def get_config(variant: str = ""):
-    config = base_config()
-    config.model = "resnet18"
-    shapes_classification(config, steps=900, learning_rate=1e-3)
-    apply_variant(config, variant)
-    config.lock()
-    return config
+    return classification_config("resnet18", variant, steps=900, learning_rate=1e-3)
