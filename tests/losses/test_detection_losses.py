@@ -12,7 +12,7 @@ def test_smooth_l1_matches_torch_on_both_branches_and_at_beta():
     pred = rng.normal(size=(64,)).astype(np.float32)
     target = rng.normal(size=(64,)).astype(np.float32)
     target[:2] = 0.0
-    pred[:2] = np.float32(0.25)  # |d| exactly at beta 0.25: the linear branch, 0.125
+    pred[:2] = np.float32(0.25)  # |d| exactly at beta 0.25: both branches give 0.125 there
     for beta in (0.25, 1 / 9, 1.0, 0.0):
         ref = torch.nn.functional.smooth_l1_loss(torch.tensor(pred), torch.tensor(target),
                                                  beta=beta, reduction="none").numpy()
