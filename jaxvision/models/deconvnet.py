@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from jaxvision.layers import batch_norm, check_images
 from jaxvision.models import vgg as vgg_lib
-from jaxvision.models.fcn import make_backbone
+from jaxvision.models.backbones import make_backbone
 from jaxvision.ops.upsample import max_pool_with_argmax, max_unpool
 
 

@@ -16,16 +16,10 @@ import jax
 import jax.numpy as jnp
 
 from jaxvision.layers import check_images
+from jaxvision.ops.crop import center_crop
 
 PADDINGS = ("VALID", "SAME")
 UPSAMPLINGS = ("transpose", "bilinear")
-
-
-def center_crop(x, height: int, width: int):
-    """Crops the centre `[B, height, width, C]` out of `x: [B, H, W, C]`."""
-    top = (x.shape[1] - height) // 2
-    left = (x.shape[2] - width) // 2
-    return x[:, top:top + height, left:left + width]
 
 
 class DoubleConv(nn.Module):

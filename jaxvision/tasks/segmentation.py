@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jaxvision.losses import pixel_cross_entropy
 from jaxvision.metrics.boundary import boundary_counts_jax, boundary_f_score
 from jaxvision.metrics.segmentation import confusion_matrix, segmentation_scores
-from jaxvision.models.unet import center_crop
+from jaxvision.ops.crop import center_crop
 from jaxvision.tasks.base import apply_train, init_variables
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxvision.models import get_model
-from jaxvision.models.unet import center_crop
+from jaxvision.ops.crop import center_crop
 
 
 def _paper_param_count(in_ch, num_classes, depth, width):
