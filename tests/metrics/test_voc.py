@@ -11,14 +11,13 @@ from jaxvision.metrics import voc_eval
 def _reference_voc(predictions, ground_truth, thr, use_07):
     """The devkit's VOCevaldet loop (continuous coordinates), one class at a time."""
     labels = sorted({int(lab) for g in ground_truth
-                     for lab, dif in zip(g["labels"], g.get("difficult", [False] * len(g["labels"])),
-                                         strict=True) if not dif})
+                     for lab, dif in zip(g["labels"], g["difficult"], strict=True) if not dif})
     out = {}
     for c in labels:
         gt = []
         npos = 0
         for g in ground_truth:
-            difficult = list(g.get("difficult", [False] * len(g["labels"])))
+            difficult = list(g["difficult"])
             rec = [(list(map(float, b)), bool(d)) for b, lab, d
                    in zip(g["boxes"], g["labels"], difficult, strict=True) if lab == c]
             gt.append({"boxes": [r[0] for r in rec], "diff": [r[1] for r in rec],
