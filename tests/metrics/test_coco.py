@@ -1,4 +1,4 @@
-"""coco_evaluate and the COCO JSON converters against pycocotools run on independently built data."""
+"""coco_evaluate and the COCO JSON converters against pycocotools on independently built data."""
 
 import contextlib
 import copy
@@ -90,7 +90,8 @@ def _reference(predictions, ground_truth, iou_type, use_masks_for_area=True):
             if iou_type == "bbox":
                 res["bbox"] = [x1, y1, x2 - x1, y2 - y1]
             else:
-                res["segmentation"] = mask_utils.encode(np.asfortranarray((mk > 0.5).astype(np.uint8)))
+                binary = np.asfortranarray((mk > 0.5).astype(np.uint8))
+                res["segmentation"] = mask_utils.encode(binary)
             results.append(res)
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
