@@ -167,9 +167,9 @@ def coco_results_json(predictions, iou_type: str = "bbox", image_ids=None) -> li
         rles = None
         if iou_type == "segm":
             rles = _encode(get_masks(pred, "predictions", i, len(boxes)))
-        for k, xywh in enumerate(_xywh(boxes)):
-            entry = {"image_id": ids[i], "category_id": int(labels[k]), "bbox": xywh,
-                     "score": float(scores[k])}
+        for k, (xywh, label, score) in enumerate(
+                zip(_xywh(boxes), labels.tolist(), scores.tolist(), strict=True)):
+            entry = {"image_id": ids[i], "category_id": label, "bbox": xywh, "score": score}
             if rles is not None:
                 entry["segmentation"] = rles[k]
             results.append(entry)
