@@ -80,9 +80,8 @@ class Trainer:
         self.step_fn = self.parallel.jit_step(make_train_step(
             self.model, self.task, self.tx, axis_name=self.parallel.axis_name,
             grad_accum_steps=config.train.grad_accum_steps, ema_decay=config.ema_decay))
-        self.eval_fn = self.parallel.jit_eval(
-            lambda variables, batch: self.task.eval_stats(
-                self.task.predict(self.model, variables, batch), batch))
+        self.predict_fn = self.parallel.jit_predict(
+            lambda variables, batch: self.task.predict(self.model, variables, batch))
         self.checkpoints = Checkpoints(os.path.join(self.workdir, "checkpoints"),
                                        every=config.train.checkpoint_every,
                                        keep=config.train.keep_checkpoints)
@@ -128,15 +127,26 @@ class Trainer:
                 "lower the learning rate, or set --config.train.nonfinite=skip to drop such "
                 "updates")
 
-    def evaluate(self, state) -> dict[str, float]:
-        """Task metrics over the whole test split (EMA params when EMA is on)."""
+    def evaluate(self, state, step: int) -> dict[str, float]:
+        """Task metrics over the whole test split (EMA params when EMA is on): predictions are
+        gathered to the host, padding dropped, and fed to the task's evaluator, whose files go
+        to `workdir/eval/<step>/` (process 0 only)."""
         transform = dataclasses.replace(self.transform, random_flip=False, random_crop_padding=0)
-        totals = None
+        output_dir = (os.path.join(self.workdir, "eval", str(step))
+                      if jax.process_index() == 0 else None)
+        evaluator = self.task.evaluator(output_dir)
         for local in eval_batches(self.splits.test, transform,
                                   global_batch=self.config.train.eval_batch_size):
-            stats = self.eval_fn(state.eval_variables, self.parallel.put_batch(local))
-            totals = stats if totals is None else jax.tree.map(jnp.add, totals, stats)
-        return self.task.summarize(self.parallel.to_host(totals))
+            outputs = self.predict_fn(state.eval_variables, self.parallel.put_batch(local))
+            predictions, batch = self.parallel.gather(outputs, local)
+            keep = np.asarray(batch.pop("example_valid"), bool)
+            evaluator.update(_rows(predictions, keep), _rows(batch, keep))
+        return evaluator.result()
+
+
+def _rows(tree, keep: np.ndarray):
+    """The rows of every numpy leaf [B, ...] where `keep` [B] is True."""
+    return jax.tree.map(lambda x: x[keep], tree)
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
@@ -160,7 +170,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
         if stopped:
             return {"step": int(to_host(state.step)), "stopped": True}
         trainer.checkpoints.wait()
-        final = {"step": total, **writer.write(total, "test", trainer.evaluate(state))}
+        final = {"step": total, **writer.write(total, "test", trainer.evaluate(state, total))}
     finally:  # a crash still finishes the checkpoint being written
         writer.close()
         trainer.checkpoints.wait()
@@ -190,7 +200,7 @@ def _train(trainer: Trainer, state, writer: MetricsWriter, start: int, total: in
                 writer.progress(0, loss=record["loss"] or float("nan"), img_s=rate)
                 last_log, last_time = done, now
             if done % config.train.eval_every == 0 and done != total:
-                writer.write(done, "test", trainer.evaluate(state))
+                writer.write(done, "test", trainer.evaluate(state, done))
             stopping = _any_process(stop.requested)
             if stopping or done % config.train.checkpoint_every == 0 or done == total:
                 trainer.check_finite(state)
