@@ -4,9 +4,10 @@
 The rule: every `params` / `batch_stats` leaf of the model is taken from the checkpoint, and its
 shape must match, except the classifier head -- the top-level modules the model names in its
 `head_names` (`fc` for ResNet, `classifier` for EfficientNet, `fc8` for AlexNet/VGG). The head
-is taken when all its shapes match, and kept at its fresh initialisation when they differ (a checkpoint with another
-number of classes) or when the checkpoint has no head (`--no-head`). Any other missing key,
-unexpected key or shape difference raises `InitFromMismatchError` listing them all.
+is taken when all its shapes match, and kept at its fresh initialisation when they differ (a
+checkpoint with another number of classes) or when the checkpoint has no head (`--no-head`). Any
+other missing key, unexpected key or shape difference raises `InitFromMismatchError` listing
+them all.
 """
 
 from __future__ import annotations
