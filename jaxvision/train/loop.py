@@ -73,6 +73,8 @@ class Trainer:
         self.transform = ExampleTransform(self.task.fields, config.data.max_boxes,
                                           random_flip=config.data.random_flip, seed=config.seed,
                                           random_crop_padding=config.data.random_crop_padding)
+        self.eval_transform = dataclasses.replace(self.transform, random_flip=False,
+                                                  random_crop_padding=0)
         self.train_iter = iter(train_dataset(self.splits.train, self.transform,
                                              global_batch=config.train.batch_size,
                                              seed=config.seed))
@@ -89,9 +91,8 @@ class Trainer:
     def initial_state(self):
         """The latest checkpoint's state (data iterator moved to match), else a fresh one."""
         init_rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
-        example = next(iter(eval_batches(self.splits.test, dataclasses.replace(
-            self.transform, random_flip=False, random_crop_padding=0),
-            global_batch=jax.process_count())))
+        example = next(iter(eval_batches(self.splits.test, self.eval_transform,
+                                         global_batch=jax.process_count())))
         example = {k: v for k, v in example.items() if k != "example_valid"}
 
         def init(rng, batch, pretrained=None):
@@ -132,11 +133,10 @@ class Trainer:
         """Task metrics over the whole test split (EMA params when EMA is on): predictions are
         gathered to the host, padding dropped, and fed to the task's evaluator, whose files go
         to `workdir/eval/<step>/` (process 0 only)."""
-        transform = dataclasses.replace(self.transform, random_flip=False, random_crop_padding=0)
         output_dir = (os.path.join(self.workdir, "eval", str(step))
                       if jax.process_index() == 0 else None)
         evaluator = self.task.evaluator(output_dir)
-        for local in eval_batches(self.splits.test, transform,
+        for local in eval_batches(self.splits.test, self.eval_transform,
                                   global_batch=self.config.train.eval_batch_size):
             outputs = self.predict_fn(state.eval_variables, self.parallel.put_batch(local))
             predictions, batch = self.parallel.gather(outputs, local)
