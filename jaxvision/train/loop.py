@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from jaxvision.data import ExampleTransform, eval_batches, load_splits, train_dataset
+from jaxvision.data import eval_batches, load_splits, make_transforms, train_dataset
 from jaxvision.models import get_model
 from jaxvision.tasks import get_task
 from jaxvision.train.checkpoint import Checkpoints
@@ -70,9 +70,7 @@ class Trainer:
         self.model = get_model(config.model, num_classes=self.task.num_classes,
                                dtype=jnp.dtype(config.dtype), axis_name=self.parallel.axis_name,
                                **config.model_kwargs)
-        self.transform = ExampleTransform(self.task.fields, config.data.max_boxes,
-                                          random_flip=config.data.random_flip, seed=config.seed,
-                                          random_crop_padding=config.data.random_crop_padding)
+        self.transform, self.eval_transform = make_transforms(config, self.task.fields)
         self.train_iter = iter(train_dataset(self.splits.train, self.transform,
                                              global_batch=config.train.batch_size,
                                              seed=config.seed))
@@ -90,9 +88,8 @@ class Trainer:
     def initial_state(self):
         """The latest checkpoint's state (data iterator moved to match), else a fresh one."""
         init_rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
-        example = next(iter(eval_batches(self.splits.test, dataclasses.replace(
-            self.transform, random_flip=False, random_crop_padding=0),
-            global_batch=jax.process_count())))
+        example = next(iter(eval_batches(self.splits.test, self.eval_transform,
+                                         global_batch=jax.process_count())))
         example = {k: v for k, v in example.items() if k != "example_valid"}
 
         def init(rng, batch, pretrained=None):
@@ -130,9 +127,8 @@ class Trainer:
 
     def evaluate(self, state) -> dict[str, float]:
         """Task metrics over the whole test split (EMA params when EMA is on)."""
-        transform = dataclasses.replace(self.transform, random_flip=False, random_crop_padding=0)
         totals = None
-        for local in eval_batches(self.splits.test, transform,
+        for local in eval_batches(self.splits.test, self.eval_transform,
                                   global_batch=self.config.train.eval_batch_size):
             stats = self.eval_fn(state.eval_variables, self.parallel.put_batch(local))
             totals = stats if totals is None else jax.tree.map(jnp.add, totals, stats)
