@@ -245,5 +245,6 @@ def zoom_out(example: dict, params) -> dict:
     if params is None:
         return example
     canvas_h, canvas_w, top, left = params
+    example = {**example, "image": example["image"].astype(np.float32)}  # an exact mean fill
     return transforms.place(example, (canvas_h, canvas_w), top, left,
                             fill=transforms.IMAGENET_MEAN)
