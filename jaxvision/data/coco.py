@@ -6,8 +6,8 @@ Layout:
     <root>/annotations/instances_val.json     categories); val is the test split
     <root>/images/<file_name>                 (or <root>/images/<train|val>/<file_name>)
 
-Prepared once into array_record with no TensorFlow (like the segmentation folder builder): each
-example holds the image file's bytes (decoded when read), `boxes` float32 [N, 4] xyxy absolute
+Prepared once into array_record with no TensorFlow (like the segmentation folder builder), in
+increasing image-id order; each example holds the image file's bytes (decoded when read), `boxes` float32 [N, 4] xyxy absolute
 (from COCO's x, y, w, h), `labels` int64 [N] (contiguous 0..K-1 in the order of sorted category
 ids), `iscrowd` bool [N], `masks` uint8 [N, H, W] (polygons and RLE decoded with pycocotools;
 only with `masks=True`), `image_id` (COCO's id) and `orig_size` [2]. Class names come from the
@@ -209,7 +209,7 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder):
         return tfds.core.DatasetInfo(
             builder=self, features=tfds.features.FeaturesDict(features),
             description=f"COCO-format folder {self.builder_config.root}",
-            metadata=tfds.core.MetadataDict())
+            metadata=tfds.core.MetadataDict(), disable_shuffling=True)  # image-id order
 
     def _split_generators(self, dl_manager):
         del dl_manager
