@@ -7,11 +7,12 @@ Layout:
     <root>/images/<file_name>                 (or <root>/images/<train|val>/<file_name>)
 
 Prepared once into array_record with no TensorFlow (like the segmentation folder builder), in
-increasing image-id order; each example holds the image file's bytes (decoded when read), `boxes` float32 [N, 4] xyxy absolute
-(from COCO's x, y, w, h), `labels` int64 [N] (contiguous 0..K-1 in the order of sorted category
-ids), `iscrowd` bool [N], `masks` uint8 [N, H, W] (polygons and RLE decoded with pycocotools;
-only with `masks=True`), `image_id` (COCO's id) and `orig_size` [2]. Class names come from the
-categories; `label -> category id` is kept in the dataset's metadata (`label_map`).
+increasing image-id order. Each example holds the image file's bytes (decoded when read),
+`boxes` float32 [N, 4] xyxy absolute (from COCO's x, y, w, h), `labels` int64 [N] (contiguous
+0..K-1 in the order of sorted category ids), `iscrowd` bool [N], `masks` uint8 [N, H, W]
+(polygons and RLE decoded with pycocotools; only with `masks=True`), `image_id` (COCO's id) and
+`orig_size` [2]. Class names come from the categories; `label -> category id` is kept in the
+dataset's metadata (`label_map`).
 
 Bad input raises ValueError naming the file and the record: an unreadable image (or skipped and
 counted with `skip_bad_images=True`), an annotation naming an image id that is not listed or a

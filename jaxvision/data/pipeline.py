@@ -104,6 +104,9 @@ class ExampleTransform:
             raise ValueError(f"data.zoom_out_max: expected >= 1, got {self.zoom_out_max}")
         if self.is_detection and self.crop != "none":
             raise ValueError(f"data.crop: expected 'none' for box fields, got {self.crop!r}")
+        if self.is_detection and self.random_crop_padding:
+            raise ValueError(f"data.random_crop_padding: expected 0 for box fields (use "
+                             f"min_iou_crop), got {self.random_crop_padding}")
 
     @property
     def is_detection(self) -> bool:

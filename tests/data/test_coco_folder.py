@@ -135,7 +135,8 @@ def test_corrupt_image_names_the_file_or_is_skipped(tmp_path):
         load_splits(f"coco:{root}", _cfg(tmp_path))
     _no_prepared_dataset(tmp_path)
     splits = load_splits(f"coco:{root}", _cfg(tmp_path, skip=True))
-    assert len(splits.train) == 2 and [int(splits.train[i]["image_id"]) for i in range(2)] == [10, 12]
+    assert len(splits.train) == 2
+    assert [int(splits.train[i]["image_id"]) for i in range(2)] == [10, 12]
     assert [os.path.basename(p) for p in splits.skipped_images["train"]] == ["b.png"]
     assert splits.skipped_images["test"] == []
 

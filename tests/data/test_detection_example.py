@@ -149,3 +149,10 @@ def test_builder_settings_are_per_dataset_and_checked(tmp_path):
         validate_config(config)
     with pytest.raises(ValueError, match=r"dataset: expected 'coco:<root>', got 'coco'"):
         load_splits("coco", config.data)
+
+
+def test_transform_refuses_box_incompatible_crops():
+    with pytest.raises(ValueError, match=r"data.random_crop_padding: expected 0 for box fields"):
+        pipeline.ExampleTransform(("image", "boxes"), random_crop_padding=2)
+    with pytest.raises(ValueError, match=r"data.crop: expected 'none' for box fields"):
+        pipeline.ExampleTransform(("image", "masks"), crop="random_resized")
