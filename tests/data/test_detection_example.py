@@ -156,3 +156,22 @@ def test_transform_refuses_box_incompatible_crops():
         pipeline.ExampleTransform(("image", "boxes"), random_crop_padding=2)
     with pytest.raises(ValueError, match=r"data.crop: expected 'none' for box fields"):
         pipeline.ExampleTransform(("image", "masks"), crop="random_resized")
+
+
+@pytest.mark.parametrize("recipe, size", [("flip", 128), ("rcnn", 128), ("ssd", 96)])
+def test_detection_shapes_recipes_batch_through_the_pipeline(tmp_path_factory, recipe, size):
+    from jaxvision.data import eval_batches, load_splits, train_dataset
+
+    config = detection_shapes(base_config(), recipe=recipe, size=size)
+    config.data.data_dir = str(tmp_path_factory.getbasetemp() / "detection_shapes")
+    config.data.builders.shapes.update(dict(num_train=4, num_test=2))
+    validate_config(config)
+    splits = load_splits(config.dataset, config.data)
+    train, evaluation = make_transforms(config, ("image", "boxes", "masks"))
+    batch = next(iter(train_dataset(splits.train, train, global_batch=4, seed=0)))
+    assert batch["image"].shape == (4, size, size, 3)
+    assert batch["masks"].shape == (4, 4, size, size) and batch["boxes"].shape == (4, 4, 4)
+    (batch,) = list(eval_batches(splits.test, evaluation, global_batch=2))
+    np.testing.assert_array_equal(batch["orig_size"], [[128, 128]] * 2)
+    np.testing.assert_array_equal(batch["image_id"], [0, 1])
+    assert (batch["boxes_valid"].sum(1) >= 1).all() and (batch["num_dropped_boxes"] == 0).all()
