@@ -146,7 +146,7 @@ class ExampleTransform:
         example = {k: np.asarray(v) for k, v in example.items() if k in wanted}
         dropped = 0
         if detection:
-            example = _detection_defaults(example, source, index)
+            example = _detection_defaults(example, source, index, self.fields)
         if self.photometric_distort:
             params = augment.photometric_params(self._rng(index, _PHOTOMETRIC))
             example["image"] = augment.photometric_distort(example["image"], params)
@@ -203,7 +203,7 @@ class ExampleTransform:
         return transforms.resize(example, size) if size != (height, width) else example
 
 
-def _detection_defaults(example: dict, source: dict, index: int) -> dict:
+def _detection_defaults(example: dict, source: dict, index: int, wanted=()) -> dict:
     """Fills what a box example needs and its source may lack: labels, iscrowd (False),
     image_id (the index), orig_size (the image's size); checks the box array's shape."""
     boxes = np.asarray(example.get("boxes", np.zeros((0, 4), np.float32)), np.float32)
@@ -215,6 +215,11 @@ def _detection_defaults(example: dict, source: dict, index: int) -> dict:
     example["iscrowd"] = np.asarray(example.get("iscrowd", np.zeros(n)), bool).reshape(n)
     if "difficult" in example:
         example["difficult"] = np.asarray(example["difficult"], bool).reshape(n)
+    if "masks" in wanted and "masks" not in example:
+        raise ValueError("masks: expected instance masks [N, H, W] in the source's examples (the "
+                         f"task asks for them), got fields {sorted(source)}")
+    if "masks" in example and example["masks"].shape[0] != n:
+        raise ValueError(f"masks: expected one per box ({n}), got {example['masks'].shape[0]}")
     example["image_id"] = np.int32(source.get("image_id", index))
     example["orig_size"] = np.asarray(source.get("orig_size", example["image"].shape[:2]),
                                       np.int32)

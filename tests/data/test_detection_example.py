@@ -175,3 +175,11 @@ def test_detection_shapes_recipes_batch_through_the_pipeline(tmp_path_factory, r
     np.testing.assert_array_equal(batch["orig_size"], [[128, 128]] * 2)
     np.testing.assert_array_equal(batch["image_id"], [0, 1])
     assert (batch["boxes_valid"].sum(1) >= 1).all() and (batch["num_dropped_boxes"] == 0).all()
+
+
+def test_asking_for_masks_from_a_source_without_them_is_an_error(source):
+    ex = {k: v for k, v in source[0].items() if k != "masks"}
+    with pytest.raises(ValueError, match=r"masks: expected instance masks \[N, H, W\] in the "
+                                         r"source's examples"):
+        pipeline.ExampleTransform(("image", "boxes", "masks"))(ex, 0)
+    assert "masks" not in pipeline.ExampleTransform(("image", "boxes"))(ex, 0)
