@@ -19,6 +19,7 @@ import jax
 import numpy as np
 from PIL import Image, ImageDraw
 
+from jaxvision.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from jaxvision.train.loop import Trainer
 
 # class k >= 1 -> RGB; background (0) is not painted. Cycles past 12 classes.
@@ -39,17 +40,21 @@ def load_run(config, workdir: str):
 
 def predict_image(trainer, state, image: np.ndarray) -> tuple[np.ndarray, dict]:
     """uint8 image [H, W, 3] -> (the image as the model saw it, uint8 [h, w, 3]; the task's
-    predictions for it, numpy, batch axis dropped). The image is resized to data.image_size."""
-    size = trainer.config.data.image_size
-    image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+    predictions for it, numpy, batch axis dropped). Resized to data.image_size first unless the
+    transform resizes or crops (detection, ImageNet) itself."""
+    transform = trainer.eval_transform
+    if transform.resize == "none" and transform.crop == "none":
+        size = trainer.config.data.image_size
+        image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
     example = {"image": image, "boxes": np.zeros((0, 4), np.float32),
                "labels": np.zeros((0,), np.int64), "iscrowd": np.zeros((0,), bool),
                "image_id": 0, "label": 0, "masks": np.zeros((0, *image.shape[:2]), np.uint8),
                "segmentation": np.zeros(image.shape[:2], np.uint8)}
-    batch = {k: v[None] for k, v in trainer.eval_transform(example, 0).items()}
+    batch = {k: v[None] for k, v in transform(example, 0).items()}
     predict = jax.jit(lambda v, b: trainer.task.predict(trainer.model, v, b))
     out = jax.tree.map(lambda x: np.asarray(x)[0], predict(state.eval_variables, batch))
-    return image, out
+    seen = batch["image"][0] * IMAGENET_STD + IMAGENET_MEAN
+    return np.clip(np.round(seen), 0, 255).astype(np.uint8), out
 
 
 def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:

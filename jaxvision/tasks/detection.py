@@ -59,7 +59,7 @@ class DetectionTask:
 
     @property
     def fields(self) -> tuple[str, ...]:
-        base = ("image", "boxes", "labels", "iscrowd", "image_id", "image_size")
+        base = ("image", "boxes", "labels", "iscrowd", "image_id")  # + image_size, added
         return base + ("masks",) if self.masks else base
 
     def init(self, model, rng, batch):

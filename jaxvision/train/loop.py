@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from jaxvision.data import ExampleTransform, eval_batches, load_splits, train_dataset
+from jaxvision.data import eval_batches, load_splits, make_transforms, train_dataset
 from jaxvision.models import get_model
 from jaxvision.tasks import get_task
 from jaxvision.train.checkpoint import Checkpoints
@@ -70,11 +70,7 @@ class Trainer:
         self.model = get_model(config.model, num_classes=self.task.num_classes,
                                dtype=jnp.dtype(config.dtype), axis_name=self.parallel.axis_name,
                                **config.model_kwargs)
-        self.transform = ExampleTransform(self.task.fields, config.data.max_boxes,
-                                          random_flip=config.data.random_flip, seed=config.seed,
-                                          random_crop_padding=config.data.random_crop_padding)
-        self.eval_transform = dataclasses.replace(self.transform, random_flip=False,
-                                                  random_crop_padding=0)
+        self.transform, self.eval_transform = make_transforms(config, self.task.fields)
         self.train_iter = iter(train_dataset(self.splits.train, self.transform,
                                              global_batch=config.train.batch_size,
                                              seed=config.seed))

@@ -23,6 +23,7 @@ class TinyDetector(nn.Module):
 
     num_classes: int
     detections: int = 5
+    axis_name: str | None = None  # the trainer clones models with axis_name=None
 
     @nn.compact
     def __call__(self, images, train: bool, targets=None, image_sizes=None):

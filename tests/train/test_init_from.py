@@ -13,13 +13,15 @@ from jaxvision.train import loop
 from jaxvision.train.init_from import InitFromMismatchError, merge_pretrained
 from jaxvision.weights import torchvision as tv_weights
 
-TINY = dict(image_size=32, num_train=16, num_test=8)
+TINY = dict(image_size=32)
+TINY_SHAPES = dict(num_train=16, num_test=8)  # config.data.builders.shapes
 HEADS = get_model("resnet18").head_names  # ("fc",)
 
 
 def tiny_classification_config(data_dir: str, steps: int = 4):
     config = resnet18_config.get_config()
     config.data.update(dict(data_dir=data_dir, **TINY))
+    config.data.builders.shapes.update(TINY_SHAPES)
     config.train.update(dict(steps=steps, batch_size=8, eval_batch_size=8, log_every=2,
                              eval_every=100, checkpoint_every=100))
     config.optimizer.warmup_steps = 1
