@@ -73,7 +73,7 @@ def test_dropout_only_in_train_mode():
     x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
     evaluate = jax.jit(lambda v, x: model.apply(v, x, train=False)[0])
     with torch.no_grad():
-        expected = tmodel(torch.from_numpy(np.asarray(x).transpose(0, 3, 1, 2))).numpy()
+        expected = tmodel(torch.from_numpy(np.array(x).transpose(0, 3, 1, 2))).numpy()
     got = np.asarray(evaluate(variables, x))
     assert np.max(np.abs(got - expected)) <= 1e-4 * np.max(np.abs(expected))
     train = jax.jit(lambda v, x, key: model.apply(v, x, train=True, mutable=["batch_stats"],
