@@ -44,7 +44,10 @@ class SegmentationTask:
         (logits, _), new_state = apply_train(model, variables, batch["image"], rng)
         labels = match_labels(logits, batch["segmentation"])
         loss = pixel_cross_entropy(logits, labels, ignore_label=self.ignore_label)
-        accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
+        counted = (jnp.ones(labels.shape, bool) if self.ignore_label is None
+                   else labels != self.ignore_label)
+        correct = (jnp.argmax(logits, -1) == labels) & counted
+        accuracy = jnp.sum(correct) / jnp.maximum(jnp.sum(counted), 1)  # over non-void pixels
         return loss, ({"loss": loss, "pixel_accuracy": accuracy}, new_state)
 
     def predict(self, model, variables, batch):
