@@ -36,7 +36,7 @@ def test_short_classification_run(tmp_path, data_dir):
         logits.append(np.asarray(out, np.float64)[keep])
         labels.append(np.asarray(batch["label"])[keep])
     logits, labels = np.concatenate(logits), np.concatenate(labels)
-    assert len(labels) == config.data.num_test
+    assert len(labels) == config.data.builders.shapes.num_test
     order = np.argsort(-logits, axis=1, kind="stable")
     log_p = logits - logits.max(1, keepdims=True)
     log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
