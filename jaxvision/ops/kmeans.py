@@ -3,6 +3,8 @@ Clusters"; YOLOv3 takes 9 such clusters)."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -42,20 +44,26 @@ def kmeans_anchors(boxes_wh, k: int, *, max_iters: int = 300, seed: int = 0, ini
     return _lloyd(wh, centroids, max_iters)
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def _kmeans_pp(wh, k, key):
     keys = jax.random.split(key, k)
-    chosen = [wh[jax.random.randint(keys[0], (), 0, wh.shape[0])]]
-    for i in range(1, k):
-        d = 1.0 - jnp.max(_wh_iou(wh, jnp.stack(chosen)), axis=1)
-        p = d * d
+    n = wh.shape[0]
+    first = wh[jax.random.randint(keys[0], (), 0, n)]
+    centroids = jnp.zeros((k, 2), jnp.float32).at[0].set(first)
+    dist = 1.0 - _wh_iou(wh, first[None])[:, 0]
+
+    def body(i, state):
+        centroids, dist = state
+        p = dist * dist
         total = jnp.sum(p)
         # every box already coincides with a centroid: fall back to uniform
-        p = jnp.where(total > 0, p / jnp.where(total > 0, total, 1.0), 1.0 / wh.shape[0])
-        chosen.append(wh[jax.random.choice(keys[i], wh.shape[0], p=p)])
-    return jnp.stack(chosen)
+        p = jnp.where(total > 0, p / jnp.where(total > 0, total, 1.0), 1.0 / n)
+        c = wh[jax.random.choice(keys[i], n, p=p)]
+        return centroids.at[i].set(c), jnp.minimum(dist, 1.0 - _wh_iou(wh, c[None])[:, 0])
+
+    return jax.lax.fori_loop(1, k, body, (centroids, dist))[0]
 
 
-@jax.jit
 def _lloyd_step(wh, centroids):
     assign = jnp.argmax(_wh_iou(wh, centroids), axis=1)
     onehot = jax.nn.one_hot(assign, centroids.shape[0], dtype=jnp.float32)  # [N, k]
@@ -64,6 +72,7 @@ def _lloyd_step(wh, centroids):
     return assign, jnp.where(count[:, None] > 0, mean, centroids)
 
 
+@functools.partial(jax.jit, static_argnums=2)
 def _lloyd(wh, centroids, max_iters):
     def cond(state):
         it, _, _, changed = state
