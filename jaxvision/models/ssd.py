@@ -134,6 +134,8 @@ class SSD300(nn.Module):
             out["losses"] = ssd_loss(cls_logits, bbox_regression, anchors, boxes, labels, valid,
                                      iou_thresh=self.iou_thresh, neg_to_pos_ratio=ratio)
             return out
+        if self.is_initializing():  # parameters only: skip the postprocess (and its NMS)
+            return out
         det = jax.vmap(lambda c, r: self.postprocess(c, r, anchors, image_size))(
             cls_logits, bbox_regression)
         out.update(det)

@@ -134,6 +134,8 @@ class YOLOv3(nn.Module):
             out["losses"] = yolo_loss(raw, strides, anchors, boxes, labels, valid,
                                       image_size=(h, w), ignore_thresh=self.ignore_thresh)
             return out
+        if self.is_initializing():  # parameters only: skip the postprocess (and its NMS)
+            return out
         out.update(jax.vmap(lambda *r: self.postprocess(r, anchors, (h, w)))(*raw))
         return out
 
