@@ -55,6 +55,11 @@ def test_max_iters_stops_early_and_bad_input():
     init = wh[:4]
     np.testing.assert_allclose(np.asarray(kmeans_anchors(wh, 4, init=init, max_iters=1)),
                                _lloyd_reference(wh, init, max_iters=1), rtol=1e-5)
+    # a centroid no box is nearest to stays where it is
+    far = np.concatenate([wh[:2], [[5000.0, 5000.0]]]).astype(np.float32)
+    ours = np.asarray(kmeans_anchors(wh, 3, init=far))
+    np.testing.assert_allclose(ours, _lloyd_reference(wh, far), rtol=1e-5)
+    np.testing.assert_array_equal(ours[-1], [5000.0, 5000.0])
     with pytest.raises(ValueError, match="k: expected"):
         kmeans_anchors(wh, 61)
     with pytest.raises(ValueError, match="boxes_wh"):
