@@ -70,6 +70,7 @@ class SSD300(nn.Module):
     topk_candidates: int = 400
     iou_thresh: float = 0.5
     positive_fraction: float = 0.25
+    width: float = 1.0
     dtype: Any = jnp.float32
 
     def default_boxes(self, image_size, feature_sizes=None):
@@ -79,31 +80,38 @@ class SSD300(nn.Module):
         return ssd_default_boxes(feature_sizes, image_size, ASPECT_RATIOS, scales=SCALES,
                                  steps=STEPS, clip=True)
 
+    def _channels(self, c: int) -> int:
+        return max(8, int(round(c * self.width)))
+
     def features(self, x):
-        """The six head inputs, [B, h_k, w_k, C_k] with C = 512, 1024, 512, 256, 256, 256."""
-        d = self.dtype
+        """The six head inputs, [B, h_k, w_k, C_k] with C = 512, 1024, 512, 256, 256, 256
+        (times `width`)."""
+        d, c = self.dtype, self._channels
         x = jnp.asarray(x, d)
         for b, (n, width) in enumerate(zip((2, 2, 3, 3), (64, 128, 256, 512), strict=True)):
+            width = c(width)
             if b:
                 x = _ceil_pool(x) if b == 3 else nn.max_pool(x, (2, 2), strides=(2, 2))
             for i in range(n):
                 x = nn.relu(_conv(width, 3, f"conv{b + 1}_{i + 1}", padding=1, init=_vgg_init,
                                   dtype=d)(x))
-        scale = self.param("scale_weight", nn.initializers.constant(20.0), (512,), jnp.float32)
+        scale = self.param("scale_weight", nn.initializers.constant(20.0), (c(512),),
+                           jnp.float32)
         xf = x.astype(jnp.float32)
         norm = jnp.sqrt(jnp.sum(xf * xf, axis=-1, keepdims=True))
         outs = [(xf / jnp.maximum(norm, 1e-12) * scale).astype(d)]
         x = nn.max_pool(x, (2, 2), strides=(2, 2))
         for i in range(3):
-            x = nn.relu(_conv(512, 3, f"conv5_{i + 1}", padding=1, init=_vgg_init, dtype=d)(x))
+            x = nn.relu(_conv(c(512), 3, f"conv5_{i + 1}", padding=1, init=_vgg_init,
+                              dtype=d)(x))
         x = nn.max_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)))
-        x = nn.relu(_conv(1024, 3, "fc6", padding=6, dilation=6, dtype=d)(x))
-        x = nn.relu(_conv(1024, 1, "fc7", dtype=d)(x))
+        x = nn.relu(_conv(c(1024), 3, "fc6", padding=6, dilation=6, dtype=d)(x))
+        x = nn.relu(_conv(c(1024), 1, "fc7", dtype=d)(x))
         outs.append(x)
         for k, (mid, out, stride, pad) in enumerate(
                 ((256, 512, 2, 1), (128, 256, 2, 1), (128, 256, 1, 0), (128, 256, 1, 0))):
-            x = nn.relu(_conv(mid, 1, f"conv{k + 8}_1", dtype=d)(x))
-            x = nn.relu(_conv(out, 3, f"conv{k + 8}_2", stride=stride, padding=pad, dtype=d)(x))
+            x = nn.relu(_conv(c(mid), 1, f"conv{k + 8}_1", dtype=d)(x))
+            x = nn.relu(_conv(c(out), 3, f"conv{k + 8}_2", stride=stride, padding=pad, dtype=d)(x))
             outs.append(x)
         return outs
 
@@ -172,8 +180,8 @@ class SSD300(nn.Module):
         return det
 
 
-# conv10_2 and conv11_2 are valid 3x3 convs: the input must leave 3x3 maps after conv9_2.
-_MIN_SIZE = 258
+# conv10_2 and conv11_2 are valid 3x3 convs: the input must leave 5x5 maps after conv9_2.
+_MIN_SIZE = 268
 
 
 def feature_map_sizes(image_size):
@@ -213,5 +221,7 @@ def _check_targets(targets, batch):
 def ssd300(**kwargs) -> SSD300:
     """SSD300 with torchvision's defaults: num_classes=91 (incl. background), score_thresh=0.01,
     nms_thresh=0.45, detections_per_img=200, topk_candidates=400, iou_thresh=0.5,
-    positive_fraction=0.25 (3:1 hard negatives); dtype."""
+    positive_fraction=0.25 (3:1 hard negatives); width=1.0 scales every conv's channels
+    (rounded, at least 8; torchvision's weights need 1.0), for small CPU runs; dtype.
+    Inputs must be at least 268x268 (the last map is then 1x1)."""
     return SSD300(**kwargs)
