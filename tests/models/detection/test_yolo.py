@@ -56,11 +56,19 @@ def _darknet53_count_from_table1():
     return total + 1024 * 1000 + 1000
 
 
-def test_darknet53_parameter_count():
+def test_darknet53_and_yolov3_parameter_counts():
+    # 41,609,928: also the published size of keras-hub's darknet_53_imagenet
     variables = jax.eval_shape(lambda: darknet53().init(
         jax.random.key(0), jnp.zeros((1, 256, 256, 3)), train=False))
     n = sum(np.prod(p.shape) for p in jax.tree.leaves(variables["params"]))
     assert n == _darknet53_count_from_table1() == 41_609_928
+    # YOLOv3-416 for COCO's 80 classes: 61,949,149 trainable parameters and 52,608 BatchNorm
+    # statistics (ultralytics' and the Keras ports' model summaries)
+    variables = jax.eval_shape(lambda: get_model("yolov3").init(
+        jax.random.key(0), jnp.zeros((1, 416, 416, 3))))
+    count = lambda tree: sum(np.prod(p.shape) for p in jax.tree.leaves(tree))  # noqa: E731
+    assert count(variables["params"]) == 61_949_149
+    assert count(variables["batch_stats"]) == 52_608
 
 
 def _np_decode(raw, stride, anchors):
