@@ -38,3 +38,15 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match="boxes_valid"):
         _shapes(model, 300, train=True, targets={"boxes": jnp.zeros((2, 1, 4)),
                                                  "labels": jnp.zeros((2, 1), jnp.int32)})
+
+
+def test_score_threshold_is_strict():
+    # zero logits over 2 classes: every foreground score is exactly 0.5
+    from jaxvision.models.ssd import SSD300
+    anchors = jnp.array([[0, 0, 10, 10], [50, 50, 60, 60], [0, 0, 11, 10]], jnp.float32)
+    logits, deltas = jnp.zeros((3, 2)), jnp.zeros((3, 4))
+    for thresh, expected in ((0.5, 0), (0.4999, 2)):  # the third box overlaps the first
+        det = SSD300(num_classes=2, score_thresh=thresh, detections_per_img=4).apply(
+            {}, logits, deltas, anchors, (100, 100), method=SSD300.postprocess)
+        assert int(det["valid"].sum()) == expected
+        assert det["boxes"].shape == (4, 4) and set(det["labels"].tolist()) <= {0, 1}

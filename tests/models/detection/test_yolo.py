@@ -113,6 +113,16 @@ def test_postprocess_equals_numpy_and_torchvision_batched_nms():
                                _np_decode(raw[1], 16, anchors[1]), rtol=1e-5, atol=1e-3)
 
 
+def test_score_threshold_is_strict():
+    # zero logits: objectness 0.5 x class 0.5 = 0.25 exactly for every box and class
+    model = YOLOv3(num_classes=2, strides=(32,), anchors_per_cell=1, anchors=((32, 32),))
+    raw = [jnp.zeros((2, 2, 1, 6))]
+    for thresh, expected in ((0.25, 0), (0.2499, 4)):  # four disjoint cells
+        det = model.clone(score_thresh=thresh).apply(
+            {}, raw, [jnp.array([[32.0, 32.0]])], (64, 64), method=YOLOv3.postprocess)
+        assert int(det["valid"].sum()) == expected
+
+
 def _bce(x, t):
     return np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
 
