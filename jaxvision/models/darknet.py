@@ -32,19 +32,12 @@ def scaled(channels: int, width: float) -> int:
     return max(8, int(round(channels * width)))
 
 
-class DarknetConv(nn.Module):
-    """[B, H, W, Cin] -> [B, H / strides, W / strides, features]: conv + BN + leaky ReLU 0.1."""
-
-    features: int
-    kernel_size: int = 3
-    strides: int = 1
-    dtype: Any = jnp.float32
-    axis_name: str | None = None
-
-    @nn.compact
-    def __call__(self, x, train: bool):
-        return ConvBN(self.features, self.kernel_size, self.strides, activation=leaky_relu,
-                      dtype=self.dtype, axis_name=self.axis_name, name="unit")(x, train)
+def DarknetConv(features: int, kernel_size: int = 3, strides: int = 1, *, name: str,  # noqa: N802
+                dtype: Any = jnp.float32, axis_name: str | None = None) -> ConvBN:
+    """[B, H, W, Cin] -> [B, H / strides, W / strides, features]: conv (no bias) + BN + leaky
+    ReLU 0.1, a `ConvBN` with children `conv` and `bn`."""
+    return ConvBN(features, kernel_size, strides, activation=leaky_relu, dtype=dtype,
+                  axis_name=axis_name, name=name)
 
 
 class Darknet53(nn.Module):
