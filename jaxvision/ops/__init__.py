@@ -15,6 +15,7 @@ from jaxvision.ops.boxes import (
     decode_boxes,
     encode_boxes,
 )
+from jaxvision.ops.kmeans import kmeans_anchors
 from jaxvision.ops.matching import match_anchors, sample_balanced
 from jaxvision.ops.nms import batched_nms, nms
 from jaxvision.ops.proposals import felzenszwalb, selective_search, sliding_windows
@@ -39,6 +40,7 @@ __all__ = [
     "clip_boxes",
     "decode_boxes",
     "encode_boxes",
+    "kmeans_anchors",
     "match_anchors",
     "sample_balanced",
     "batched_nms",
