@@ -143,7 +143,26 @@ def _roi_align(features, boxes, box_indices, output_size, spatial_scale, samplin
 
 
 def _round_half_away(x):
-    return jnp.sign(x) * jnp.floor(jnp.abs(x) + 0.5)
+    """C++ std::round: nearest integer, halves away from zero (exact: x - trunc(x) is exact)."""
+    t = jnp.trunc(x)
+    return jnp.where(jnp.abs(x - t) >= 0.5, t + jnp.sign(x), t)
+
+
+def _pool_bin_bounds(size, out):
+    """torchvision's roi_pool bin bounds along one axis, in the kernel's float32 arithmetic.
+
+    size: [K] int32 roi sizes (>= 1); out: static bin count. Returns (lo, hi) [K, out] int32
+    offsets from the roi start: floor(p * bs), ceil((p + 1) * bs) with bs = float32(size) /
+    float32(out). The divisor goes through an optimisation barrier so XLA cannot rewrite the
+    true division into a multiplication by the rounded reciprocal 1/out (which makes the last
+    bin one cell longer for e.g. size 7, out 3).
+    """
+    den = jax.lax.optimization_barrier(jnp.full(size.shape, out, jnp.float32))
+    bs = size.astype(jnp.float32) / den
+    p = jnp.arange(out, dtype=jnp.float32)
+    lo = jnp.floor(p * bs[:, None]).astype(jnp.int32)
+    hi = jnp.ceil((p + 1) * bs[:, None]).astype(jnp.int32)
+    return lo, hi
 
 
 def roi_pool(features, boxes, box_indices, output_size, spatial_scale=1.0):
@@ -164,16 +183,13 @@ def _roi_pool(features, boxes, box_indices, output_size, spatial_scale):
     q = _round_half_away(jax.lax.stop_gradient(boxes).astype(jnp.float32) * spatial_scale)
     q = q.astype(jnp.int32)
     sx, sy = q[:, 0], q[:, 1]
-    rw = jnp.maximum(q[:, 2] - sx + 1, 1).astype(jnp.float32)
-    rh = jnp.maximum(q[:, 3] - sy + 1, 1).astype(jnp.float32)
+    rw = jnp.maximum(q[:, 2] - sx + 1, 1)
+    rh = jnp.maximum(q[:, 3] - sy + 1, 1)
 
     def bins(start, size, out, length):
-        p = jnp.arange(out, dtype=jnp.float32)
-        bs = size[:, None] / out
-        lo = jnp.floor(p * bs).astype(jnp.int32) + start[:, None]
-        hi = jnp.ceil((p + 1) * bs).astype(jnp.int32) + start[:, None]
-        lo = jnp.clip(lo, 0, length)
-        hi = jnp.clip(hi, 0, length)
+        lo, hi = _pool_bin_bounds(size, out)
+        lo = jnp.clip(lo + start[:, None], 0, length)
+        hi = jnp.clip(hi + start[:, None], 0, length)
         r = jnp.arange(length)
         mask = (r >= lo[..., None]) & (r < hi[..., None])  # [K, out, length]
         return mask, hi > lo

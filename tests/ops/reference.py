@@ -108,3 +108,43 @@ def roi_pool_ref(features, boxes, box_indices, output_size, spatial_scale=1.0):
                     continue
                 out[k, ph, pw] = features[bi, hs:he, ws:we].max(axis=(0, 1))
     return out
+
+
+def _std_round(v):
+    """C++ std::round of a float: nearest integer, halves away from zero (exact, via Fraction)."""
+    from fractions import Fraction
+
+    f = Fraction(float(v))
+    n = math.floor(abs(f) + Fraction(1, 2))
+    return n if f >= 0 else -n
+
+
+def roi_pool_ref_f32(features, boxes, box_indices, output_size, spatial_scale=1.0):
+    """torchvision's compiled CPU roi_pool kernel, step by step in float32 scalars.
+
+    roi_start = std::round(x1 * scale) (float32 product), roi_size = max(end - start + 1, 1),
+    bin_size = float(roi_size) / float(pooled) (float32 division), bin bounds
+    floor(p * bin_size) / ceil((p + 1) * bin_size) (float32 products) + roi_start, clamped to
+    [0, size]; an empty bin gives 0, otherwise the max over the bin.
+    """
+    features = np.asarray(features, np.float32)
+    h, w = features.shape[1:3]
+    oh, ow = output_size
+    f32 = np.float32
+    scale = f32(spatial_scale)
+    out = np.zeros((len(boxes), oh, ow, features.shape[-1]), np.float32)
+    for k, (box, bi) in enumerate(zip(np.asarray(boxes, np.float32), box_indices, strict=True)):
+        sx, sy, ex, ey = (_std_round(f32(v) * scale) for v in box)
+        rw, rh = max(ex - sx + 1, 1), max(ey - sy + 1, 1)
+        bh = f32(rh) / f32(oh)
+        bw = f32(rw) / f32(ow)
+        for ph in range(oh):
+            hs = min(max(math.floor(f32(ph) * bh) + sy, 0), h)
+            he = min(max(math.ceil(f32(ph + 1) * bh) + sy, 0), h)
+            for pw in range(ow):
+                ws = min(max(math.floor(f32(pw) * bw) + sx, 0), w)
+                we = min(max(math.ceil(f32(pw + 1) * bw) + sx, 0), w)
+                if he <= hs or we <= ws:
+                    continue
+                out[k, ph, pw] = features[bi, hs:he, ws:we].max(axis=(0, 1))
+    return out

@@ -8,7 +8,8 @@ import torchvision  # noqa: F401  (conftest defines the schemas it needs)
 from torchvision.ops.roi_align import _roi_align
 
 from jaxvision.ops import fpn_level, multiscale_roi_align, roi_align, roi_pool
-from tests.ops.reference import roi_align_ref, roi_pool_ref
+from jaxvision.ops.roi import _pool_bin_bounds
+from tests.ops.reference import roi_align_ref, roi_pool_ref, roi_pool_ref_f32
 
 H, W, C = 9, 11, 3
 
@@ -143,6 +144,47 @@ def test_roi_pool_matches_kernel_rules(scale):
         got = roi_pool(f, boxes, idx, out, scale)
         want = roi_pool_ref(f, boxes, idx, out, scale)
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6, atol=1e-6)
+
+
+# boxes on which XLA's x / out -> x * (1 / out) rewrite made the last bin one cell longer than
+# the kernel's float32 division (found by random search against roi_pool_ref_f32), and
+# std::round's halves-away rule at the float32 just below 0.5 (floor(x + 0.5) rounds it up)
+_POOL_PINNED = np.array([
+    [-2.0711966, 5.9758816, 3.7013719, 10.867534],
+    [6.5454211, -0.6037764, 9.2022152, 4.6365881],
+    [-1.1978959, 3.2780907, 5.0048442, 11.538409],
+    [-2.188293, -0.054472092, 3.7468629, 8.1029015],
+    [2.5663166, 3.2924328, 9.2355728, 4.9687586],
+    [0.49999997, 0.49999997, 6.0, 6.0],         # std::round(0.49999997f) == 0
+    [0.0, 0.0, 6.0, 6.0],                       # 7 cells in 3 bins: 2.3333333f * 3 == 7
+], np.float32)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_roi_pool_matches_float32_kernel(scale):
+    f = _features(4)
+    rng = np.random.default_rng(11)
+    xy = rng.uniform(-3, 12, size=(60, 2))
+    wh = rng.uniform(0, 12, size=(60, 2))
+    boxes = np.concatenate([_POOL_PINNED, np.concatenate([xy, xy + wh], 1)]).astype(np.float32)
+    boxes = (boxes / scale).astype(np.float32)
+    idx = np.arange(len(boxes)) % 2
+    for out in [(3, 3), (2, 3)]:
+        got = roi_pool(f, boxes, idx, out, scale)
+        want = roi_pool_ref_f32(f, boxes, idx, out, scale)
+        np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_roi_pool_bin_bounds_equal_float32_for_every_size():
+    # exhaustive over roi sizes 1..3000 and 1..14 bins against numpy's IEEE float32 arithmetic
+    size = np.arange(1, 3001, dtype=np.int32)
+    bounds = jax.jit(_pool_bin_bounds, static_argnums=1)
+    for out in range(1, 15):
+        lo, hi = bounds(jnp.asarray(size), out)
+        bs = size.astype(np.float32) / np.float32(out)
+        p = np.arange(out, dtype=np.float32)[None]
+        np.testing.assert_array_equal(np.asarray(lo), np.floor(p * bs[:, None]).astype(int))
+        np.testing.assert_array_equal(np.asarray(hi), np.ceil((p + 1) * bs[:, None]).astype(int))
 
 
 def test_roi_pool_grad_routes_to_argmax():
