@@ -34,20 +34,26 @@ def _adversarial_boxes():
     ], np.float32)
 
 
+IMPLS = ["gather", "matmul"]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("aligned", [False, True])
-@pytest.mark.parametrize("sampling_ratio", [-1, 0, 2])
+@pytest.mark.parametrize("sampling_ratio", [-1, 0, 2, 3])
 @pytest.mark.parametrize("output_size", [(2, 3), (4, 4)])
-def test_roi_align_matches_kernel_rules(aligned, sampling_ratio, output_size):
+def test_roi_align_matches_kernel_rules(aligned, sampling_ratio, output_size, impl):
     f = _features()
     boxes = _adversarial_boxes()
     idx = np.arange(len(boxes)) % 2
-    got = roi_align(f, boxes, idx, output_size, 1.0, sampling_ratio, aligned)
-    want = roi_align_ref(f, boxes, idx, output_size, 1.0, sampling_ratio, aligned)
+    got = roi_align(f, boxes, idx, output_size, 1.0, sampling_ratio, aligned, impl=impl)
+    want = roi_align_ref(f, boxes, idx, output_size, 1.0, sampling_ratio, aligned,
+                         dtype=np.float32)
     chex.assert_shape(got, (len(boxes), *output_size, C))
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
 
 
-def test_roi_align_spatial_scale_and_large_adaptive_grid():
+@pytest.mark.parametrize("impl", IMPLS)
+def test_roi_align_spatial_scale_and_large_adaptive_grid(impl):
     f = _features(1, b=1)
     rng = np.random.default_rng(3)
     xy = rng.uniform(-20, 60, size=(12, 2))
@@ -55,8 +61,8 @@ def test_roi_align_spatial_scale_and_large_adaptive_grid():
     boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
     idx = np.zeros(12, np.int32)
     for aligned in (False, True):
-        got = roi_align(f, boxes, idx, (3, 2), 0.25, -1, aligned)
-        want = roi_align_ref(f, boxes, idx, (3, 2), 0.25, -1, aligned)
+        got = roi_align(f, boxes, idx, (3, 2), 0.25, -1, aligned, impl=impl)
+        want = roi_align_ref(f, boxes, idx, (3, 2), 0.25, -1, aligned, dtype=np.float32)
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
 
 
@@ -78,56 +84,64 @@ def test_roi_align_matches_torchvision_values_and_grads(aligned, sampling_ratio)
     out_size = (3, 4)
     cot = rng.normal(size=(10, *out_size, C)).astype(np.float32)
 
-    def jx(feat):
-        return jnp.sum(roi_align(feat, boxes, idx, out_size, 0.5, sampling_ratio, aligned) * cot)
-
-    val, grad = jax.value_and_grad(jx)(jnp.asarray(f))
-
     ft = torch.tensor(f.transpose(0, 3, 1, 2), dtype=torch.float64, requires_grad=True)
     rois = torch.tensor(np.concatenate([idx[:, None], boxes], 1), dtype=torch.float64)
     # _roi_align only agrees with the kernels for in-map samples; these boxes are inside
     ot = _roi_align(ft, rois, 0.5, out_size[0], out_size[1], sampling_ratio, aligned)
     lt = (ot * torch.tensor(cot.transpose(0, 3, 1, 2), dtype=torch.float64)).sum()
     lt.backward()
-    np.testing.assert_allclose(
-        np.asarray(roi_align(f, boxes, idx, out_size, 0.5, sampling_ratio, aligned)),
-        ot.detach().numpy().transpose(0, 2, 3, 1), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(float(val), lt.item(), rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(grad), ft.grad.numpy().transpose(0, 2, 3, 1),
-                               rtol=1e-5, atol=1e-5)
+    for impl in IMPLS:
+        def jx(feat, impl=impl):
+            out = roi_align(feat, boxes, idx, out_size, 0.5, sampling_ratio, aligned, impl=impl)
+            return jnp.sum(out * cot), out
+
+        (val, out), grad = jax.value_and_grad(jx, has_aux=True)(jnp.asarray(f))
+        np.testing.assert_allclose(np.asarray(out), ot.detach().numpy().transpose(0, 2, 3, 1),
+                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(float(val), lt.item(), rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(grad), ft.grad.numpy().transpose(0, 2, 3, 1),
+                                   rtol=1e-5, atol=1e-5)
 
 
-def test_roi_align_grad_is_adjoint_of_reference_on_adversarial_boxes():
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("sampling_ratio", [-1, 2])
+def test_roi_align_grad_is_adjoint_of_reference_on_adversarial_boxes(impl, sampling_ratio):
     # the kernel's backward scatters each sample's bilinear weights: d out / d feature is the
     # linear map of the reference, recovered here by probing it with unit feature maps
     boxes = _adversarial_boxes()[:6]
     idx = np.zeros(len(boxes), np.int32)
     cot = np.random.default_rng(0).normal(size=(len(boxes), 2, 2, 1))
-    grad = jax.grad(lambda f: jnp.sum(roi_align(f, boxes, idx, (2, 2)) * cot))(
+    grad = jax.grad(lambda f: jnp.sum(
+        roi_align(f, boxes, idx, (2, 2), 1.0, sampling_ratio, impl=impl) * cot))(
         jnp.zeros((1, 5, 6, 1), jnp.float32))
     want = np.zeros((1, 5, 6, 1))
     for r in range(5):
         for c in range(6):
             e = np.zeros((1, 5, 6, 1))
             e[0, r, c, 0] = 1
-            want[0, r, c, 0] = np.sum(roi_align_ref(e, boxes, idx, (2, 2)) * cot)
+            want[0, r, c, 0] = np.sum(roi_align_ref(e, boxes, idx, (2, 2), 1.0, sampling_ratio,
+                                                    dtype=np.float32)
+                                      * cot)
     np.testing.assert_allclose(np.asarray(grad), want, rtol=1e-5, atol=1e-5)
 
 
-def test_roi_align_box_gradient_is_zero_like_torchvision():
+@pytest.mark.parametrize("impl", IMPLS)
+def test_roi_align_box_gradient_is_zero_like_torchvision(impl):
     f = jnp.asarray(_features())
-    g = jax.grad(lambda b: jnp.sum(roi_align(f, b, jnp.zeros(2, jnp.int32), 2)))(
+    g = jax.grad(lambda b: jnp.sum(roi_align(f, b, jnp.zeros(2, jnp.int32), 2, impl=impl)))(
         jnp.array([[1.0, 1, 5, 5], [2, 2, 7, 6]]))
     np.testing.assert_array_equal(np.asarray(g), 0)
 
 
-def test_roi_align_jits_once():
+@pytest.mark.parametrize("impl", IMPLS)
+def test_roi_align_jits_once(impl):
     f = jnp.asarray(_features())
+    chex.clear_trace_counter()
 
     @jax.jit
     @chex.assert_max_traces(n=1)
     def run(f, b, i):
-        return roi_align(f, b, i, (2, 2), sampling_ratio=-1)
+        return roi_align(f, b, i, (2, 2), sampling_ratio=-1, impl=impl)
 
     rng = np.random.default_rng(0)
     for _ in range(3):
