@@ -15,6 +15,7 @@ from jaxvision.ops.boxes import (
     decode_boxes,
     encode_boxes,
 )
+from jaxvision.ops.masks import paste_masks_in_image
 from jaxvision.ops.matching import match_anchors, sample_balanced
 from jaxvision.ops.nms import batched_nms, nms
 from jaxvision.ops.proposals import felzenszwalb, selective_search, sliding_windows
@@ -41,6 +42,7 @@ __all__ = [
     "encode_boxes",
     "match_anchors",
     "sample_balanced",
+    "paste_masks_in_image",
     "batched_nms",
     "nms",
     "felzenszwalb",

@@ -22,7 +22,7 @@ formulations chosen by `impl`:
   exact.
 
 Divisions the kernel does in float32 (bin size = roi / pooled, sample offsets / grid) go
-through `_div`: XLA would otherwise rewrite `x / c` into `x * (1 / c)`, which rounds
+through `true_div`: XLA would otherwise rewrite `x / c` into `x * (1 / c)`, which rounds
 differently.
 """
 
@@ -41,7 +41,7 @@ _ADAPTIVE_ROWS = 6  # rows (columns) per bin in the adaptive gather form; wider 
 _IMPLS = ("auto", "gather", "matmul")
 
 
-def _div(x, d):
+def true_div(x, d):
     """x / d as a true float division even when d is a constant or a broadcast.
 
     The divisor is broadcast to x's shape behind an optimisation barrier: XLA rewrites both
@@ -96,7 +96,7 @@ def _axis_weights(start, bin_size, grid, out_size, length, static_grid, rows=Non
     base = start[:, None] + p[None, :] * bin_size[:, None]  # [K, P]
     if static_grid is not None:
         i = jnp.arange(static_grid, dtype=dt)
-        y = base[..., None] + _div((i + 0.5) * bin_size[:, None, None], static_grid)
+        y = base[..., None] + true_div((i + 0.5) * bin_size[:, None, None], static_grid)
         y = y[..., None]  # [K, P, S, 1]
         valid = jnp.ones(y.shape, bool)
         rr = rows[:, :, None, :]
@@ -110,7 +110,8 @@ def _axis_weights(start, bin_size, grid, out_size, length, static_grid, rows=Non
         first = jnp.clip(first, 0, jnp.maximum(g, 0))  # [K, P, R]
         i = first[..., None] + jnp.arange(_WINDOW, dtype=dt)  # [K, P, R, W]
         valid = i < g[..., None]
-        y = base[..., None, None] + _div((i + 0.5) * bin_size[:, None, None, None], g[..., None])
+        offs = true_div((i + 0.5) * bin_size[:, None, None, None], g[..., None])
+        y = base[..., None, None] + offs
         rr = rows[..., None]
         sum_axis = 3
     low, high, hy, ly, inside = _bilinear_1d(y, length)
@@ -125,7 +126,7 @@ def _sample_taps(start, bin_size, grid, out_size, length):
     p = jnp.arange(out_size, dtype=dt)
     i = jnp.arange(grid, dtype=dt)
     base = start[:, None] + p[None, :] * bin_size[:, None]  # [K, P]
-    y = base[..., None] + _div((i + 0.5) * bin_size[:, None, None], grid)  # [K, P, g]
+    y = base[..., None] + true_div((i + 0.5) * bin_size[:, None, None], grid)  # [K, P, g]
     low, high, hy, ly, inside = _bilinear_1d(y, length)
     idx = jnp.concatenate([low, high], -1)
     w = jnp.where(jnp.concatenate([inside, inside], -1), jnp.concatenate([hy, ly], -1), 0)
@@ -143,8 +144,8 @@ def _window_taps(start, bin_size, grid, out_size, length):
     p = jnp.arange(out_size, dtype=dt)
     base = start[:, None] + p[None, :] * bin_size[:, None]  # [K, P]
     g = grid[:, None]
-    y0 = base + _div(0.5 * bin_size[:, None], g)  # first and last sample, as the kernel does
-    y1 = base + _div((g - 0.5) * bin_size[:, None], g)
+    y0 = base + true_div(0.5 * bin_size[:, None], g)  # first and last sample, as the kernel
+    y1 = base + true_div((g - 0.5) * bin_size[:, None], g)
     r0 = jnp.floor(jnp.maximum(y0, 0))
     r0 = jnp.clip(r0, 0, length - size).astype(jnp.int32)
     r1 = jnp.minimum(jnp.floor(jnp.maximum(y1, 0)) + 1, length - 1).astype(jnp.int32)
@@ -220,8 +221,8 @@ def _box_geometry(boxes, output_size, spatial_scale, sampling_ratio, aligned, dt
     if not aligned:
         rw = jnp.maximum(rw, 1)
         rh = jnp.maximum(rh, 1)
-    bh = _div(rh, oh)
-    bw = _div(rw, ow)
+    bh = true_div(rh, oh)
+    bw = true_div(rw, ow)
     if sampling_ratio > 0:
         gh = gw = jnp.full(rh.shape, sampling_ratio, dt)
     else:
@@ -313,7 +314,7 @@ def _pool_bin_bounds(size, out):
     true division into a multiplication by the rounded reciprocal 1/out (which makes the last
     bin one cell longer for e.g. size 7, out 3).
     """
-    bs = _div(size.astype(jnp.float32), out)
+    bs = true_div(size.astype(jnp.float32), out)
     p = jnp.arange(out, dtype=jnp.float32)
     lo = jnp.floor(p * bs[:, None]).astype(jnp.int32)
     hi = jnp.ceil((p + 1) * bs[:, None]).astype(jnp.int32)
