@@ -8,7 +8,7 @@ import torchvision  # noqa: F401  (conftest defines the schemas it needs)
 from torchvision.ops.roi_align import _roi_align
 
 from jaxvision.ops import fpn_level, multiscale_roi_align, roi_align, roi_pool
-from jaxvision.ops.roi import _pool_bin_bounds
+from jaxvision.ops.roi import _ADAPTIVE_ROWS, _box_geometry, _pool_bin_bounds, _window_taps
 from tests.ops.reference import roi_align_ref, roi_pool_ref, roi_pool_ref_f32
 
 H, W, C = 9, 11, 3
@@ -64,6 +64,23 @@ def test_roi_align_spatial_scale_and_large_adaptive_grid(impl):
         got = roi_align(f, boxes, idx, (3, 2), 0.25, -1, aligned, impl=impl)
         want = roi_align_ref(f, boxes, idx, (3, 2), 0.25, -1, aligned, dtype=np.float32)
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+
+
+def test_roi_align_adaptive_gather_window_threshold():
+    # adaptive grid, one bin: samples at 0.5, 1.5, .. (n - 0.5) for a box [0, n] touch rows
+    # 0 .. n: n + 1 rows. The window holds _ADAPTIVE_ROWS rows; one more falls back to 'matmul'
+    hh, ww = 3 * _ADAPTIVE_ROWS, 3 * _ADAPTIVE_ROWS
+    f = np.random.default_rng(5).normal(size=(1, hh, ww, 2)).astype(np.float32)
+    n = _ADAPTIVE_ROWS - 1
+    for extra, fits in [(0, True), (1, False)]:
+        boxes = np.array([[1.0, 2.0, 1.0 + n + extra, 2.0 + n]], np.float32)
+        ygeo, xgeo = _box_geometry(jnp.asarray(boxes), (1, 1), 1.0, -1, False, jnp.float32)
+        assert bool(_window_taps(*ygeo, 1, hh)[2])
+        assert bool(_window_taps(*xgeo, 1, ww)[2]) == fits
+        want = roi_align_ref(f, boxes, [0], (1, 1), 1.0, -1, dtype=np.float32)
+        for impl in IMPLS:
+            got = roi_align(f, boxes, np.zeros(1, np.int32), (1, 1), 1.0, -1, impl=impl)
+            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
 
 
 def _inside_boxes(rng, n, scale=1.0):
