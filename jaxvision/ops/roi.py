@@ -265,10 +265,15 @@ def _align_matmul(features, box_indices, output_size, ygeo, xgeo, sampling_ratio
     return jnp.einsum("kqw,kpwc->kpqc", ax, rows, precision=hp)
 
 
-def _align_gather(features, box_indices, output_size, ygeo, xgeo, grid):
-    """grid: the fixed sampling ratio, or None (adaptive: window taps, dense fallback)."""
+def _tap_table(shape, box_indices, output_size, ygeo, xgeo, grid):
+    """The gather form's taps into a [B*H*W, C] map of `shape` [B, H, W, C].
+
+    Returns (idx, wt, fits): idx [T, K*oh*ow] int32 rows (b * H + y) * W + x, wt [T, K*oh*ow]
+    weights (1 / count folded in), fits: None for a fixed grid, else whether every bin's rows
+    and columns fit the adaptive window.
+    """
     oh, ow = output_size
-    b, h, w, c = features.shape
+    _, h, w, _ = shape
     k = box_indices.shape[0]
     if grid is not None:
         iy, wy = _sample_taps(ygeo[0], ygeo[1], grid, oh, h)  # [K, oh, Ty]
@@ -281,12 +286,19 @@ def _align_gather(features, box_indices, output_size, ygeo, xgeo, grid):
     wy = wy / _count(ygeo, xgeo)[:, None, None]
     iy = iy + (box_indices.astype(jnp.int32) * h)[:, None, None]
     ty, tx = iy.shape[-1], ix.shape[-1]
-    # taps [Ty, Tx, K, oh, ow] -> [T, K * oh * ow]: flat row (b * H + y) * W + x of [B*H*W, C]
+    # taps [Ty, Tx, K, oh, ow] -> [T, K * oh * ow]
     idx = (jnp.moveaxis(iy, -1, 0)[:, None, :, :, None] * w
            + jnp.moveaxis(ix, -1, 0)[None, :, :, None, :])
     wt = jnp.moveaxis(wy, -1, 0)[:, None, :, :, None] * jnp.moveaxis(wx, -1, 0)[None, :, :, None]
-    idx = idx.reshape(ty * tx, k * oh * ow)
-    wt = wt.reshape(ty * tx, k * oh * ow)
+    return idx.reshape(ty * tx, k * oh * ow), wt.reshape(ty * tx, k * oh * ow), fits
+
+
+def _align_gather(features, box_indices, output_size, ygeo, xgeo, grid):
+    """grid: the fixed sampling ratio, or None (adaptive: window taps, dense fallback)."""
+    oh, ow = output_size
+    b, h, w, c = features.shape
+    k = box_indices.shape[0]
+    idx, wt, fits = _tap_table(features.shape, box_indices, output_size, ygeo, xgeo, grid)
 
     def gather(feats):
         return _gather_taps(feats.reshape(b * h * w, c), idx, wt).reshape(k, oh, ow, c)
@@ -380,11 +392,14 @@ def fpn_level(boxes, min_level=2, max_level=5, canonical_scale=224, canonical_le
 
 
 def multiscale_roi_align(features, boxes, box_indices, output_size, scales, sampling_ratio=2,
-                         aligned=False, min_level=2, canonical_scale=224, canonical_level=4):
+                         aligned=False, min_level=2, canonical_scale=224, canonical_level=4,
+                         impl="auto"):
     """RoI Align over an FPN pyramid: each box is pooled from its `fpn_level` map.
 
     features: list of [B, H_l, W_l, C] maps for levels min_level.. (finest first);
-    scales: their spatial scales (e.g. 1/4, 1/8, ...). Returns [K, oh, ow, C]. Every level is
+    scales: their spatial scales (e.g. 1/4, 1/8, ...); impl as `roi_align`. Returns
+    [K, oh, ow, C]. With the gather form and a fixed sampling ratio each box gathers from its
+    own level only (one tap table into the concatenated maps); otherwise every level is
     computed for every box and the right one selected (static shapes under jit).
     """
     if len(features) != len(scales) or not features:
@@ -392,11 +407,43 @@ def multiscale_roi_align(features, boxes, box_indices, output_size, scales, samp
             f"features/scales: expected equal non-zero lengths, got {len(features)} and "
             f"{len(scales)}"
         )
+    check_choice(impl, "impl", _IMPLS)
+    if impl == "auto":
+        impl = "gather" if jax.default_backend() == "cpu" else "matmul"
     max_level = min_level + len(features) - 1
     lvl = fpn_level(boxes, min_level, max_level, canonical_scale, canonical_level)
+    if impl == "gather" and sampling_ratio > 0:
+        boxes, box_indices = _check_inputs(features[0], boxes, box_indices)
+        output_size = check_pair(output_size, "output_size")
+        for i, f in enumerate(features):
+            check_rank(f, f"features[{i}]", 4, "[B, H, W, C] (NHWC)")
+        return _multiscale_gather(tuple(jnp.asarray(f) for f in features), boxes, box_indices,
+                                  lvl - min_level, output_size, tuple(float(s) for s in scales),
+                                  int(sampling_ratio), bool(aligned))
     out = None
     for i, (f, s) in enumerate(zip(features, scales, strict=True)):
-        o = roi_align(f, boxes, box_indices, output_size, s, sampling_ratio, aligned)
+        o = roi_align(f, boxes, box_indices, output_size, s, sampling_ratio, aligned, impl)
         sel = (lvl == min_level + i)[:, None, None, None]
         out = jnp.where(sel, o, 0 if out is None else out)
     return out
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
+def _multiscale_gather(features, boxes, box_indices, level, output_size, scales, grid, aligned):
+    oh, ow = output_size
+    k = box_indices.shape[0]
+    c = features[0].shape[-1]
+    dt = jnp.promote_types(features[0].dtype, jnp.float32)
+    idx = wt = None
+    offset = 0
+    for i, (f, s) in enumerate(zip(features, scales, strict=True)):
+        ygeo, xgeo = _box_geometry(boxes, output_size, s, grid, aligned, dt)
+        li, lw, _ = _tap_table(f.shape, box_indices, output_size, ygeo, xgeo, grid)
+        sel = jnp.repeat(level == i, oh * ow)[None, :]  # [1, K * oh * ow]
+        li = li + offset
+        idx = li if idx is None else jnp.where(sel, li, idx)
+        wt = jnp.where(sel, lw, 0 if wt is None else wt)
+        offset += int(np.prod(f.shape[:3]))
+    flat = jnp.concatenate([f.astype(dt).reshape(-1, c) for f in features])
+    out = _gather_taps(flat, idx, wt).reshape(k, oh, ow, c)
+    return out.astype(features[0].dtype)

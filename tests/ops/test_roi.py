@@ -237,21 +237,36 @@ def test_roi_pool_grad_routes_to_argmax():
     np.testing.assert_allclose(np.asarray(g), want)
 
 
-def test_fpn_level_and_multiscale():
+@pytest.mark.parametrize("sampling_ratio", [2, -1])
+def test_fpn_level_and_multiscale(sampling_ratio):
     boxes = np.array([[0, 0, 56, 56], [0, 0, 224, 224], [0, 0, 112, 112], [0, 0, 2000, 2000.0],
                       [0, 0, 10, 10]], np.float32)
     want = [np.clip(np.floor(4 + np.log2(np.sqrt((b[2] - b[0]) * (b[3] - b[1])) / 224) + 1e-6),
                     2, 5) for b in boxes]
     np.testing.assert_array_equal(np.asarray(fpn_level(boxes)), want)
     rng = np.random.default_rng(0)
-    maps = [rng.normal(size=(1, 64 // s, 64 // s, 2)).astype(np.float32) for s in (4, 8, 16, 32)]
+    maps = [rng.normal(size=(2, 64 // s, 64 // s, 2)).astype(np.float32) for s in (4, 8, 16, 32)]
     scales = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
     boxes = boxes / 10
-    got = multiscale_roi_align(maps, boxes, np.zeros(5, np.int32), 2, scales, canonical_scale=22.4)
+    bidx = np.array([0, 1, 1, 0, 1], np.int32)
     lv = np.asarray(fpn_level(boxes, 2, 5, 22.4))
-    for k in range(5):
-        want = roi_align_ref(maps[lv[k] - 2], boxes[k:k + 1], [0], (2, 2), scales[lv[k] - 2], 2)
-        np.testing.assert_allclose(np.asarray(got[k:k + 1]), want, rtol=1e-5, atol=1e-5)
+    cot = rng.normal(size=(5, 2, 2, 2)).astype(np.float32)
+    grads = {}
+    for impl in IMPLS:
+        def loss(ms, impl=impl):
+            out = multiscale_roi_align(ms, boxes, bidx, 2, scales, sampling_ratio,
+                                       canonical_scale=22.4, impl=impl)
+            return jnp.sum(out * cot), out
+
+        (_, got), grads[impl] = jax.value_and_grad(loss, has_aux=True)(
+            [jnp.asarray(m) for m in maps])
+        for k in range(5):
+            want = roi_align_ref(maps[lv[k] - 2], boxes[k:k + 1], bidx[k:k + 1], (2, 2),
+                                 scales[lv[k] - 2], sampling_ratio, dtype=np.float32)
+            np.testing.assert_allclose(np.asarray(got[k:k + 1]), want, rtol=1e-5, atol=1e-5)
+    # the per-level gather (one tap table) and the matmul form's per-level select: same grads
+    for gg, gm in zip(grads["gather"], grads["matmul"], strict=True):
+        np.testing.assert_allclose(np.asarray(gg), np.asarray(gm), rtol=1e-5, atol=1e-6)
 
 
 def test_roi_errors_name_the_field():
