@@ -280,3 +280,8 @@ def test_roi_errors_name_the_field():
         roi_pool(f, jnp.zeros((1, 4)), jnp.zeros(1, jnp.int32), (0, 2))
     with pytest.raises(ValueError, match="boxes"):
         roi_pool(f, jnp.zeros((1, 5)), jnp.zeros(1, jnp.int32), 2)
+    with pytest.raises(ValueError, match="impl: expected one of .*'fast'"):
+        roi_align(f, jnp.zeros((1, 4)), jnp.zeros(1, jnp.int32), 2, impl="fast")
+    with pytest.raises(ValueError, match="impl"):
+        multiscale_roi_align([f], jnp.zeros((1, 4)), jnp.zeros(1, jnp.int32), 2, [1.0],
+                             impl="fast")
