@@ -39,6 +39,7 @@ from jaxvision.ops._checks import check_choice, check_last_dim, check_pair, chec
 _WINDOW = 7
 _ADAPTIVE_ROWS = 6  # rows (columns) per bin in the adaptive gather form; wider bins -> matmul
 _IMPLS = ("auto", "gather", "matmul")
+_UNROLL_TAPS = 36  # the gather form's forward unrolls up to this many taps per bin
 
 
 def true_div(x, d):
@@ -162,9 +163,14 @@ def _gather_taps(fmap, idx, w):
 
 
 def _gather_taps_fwd(fmap, idx, w):
-    out = w[0][:, None] * fmap[idx[0]]
-    for t in range(1, idx.shape[0]):
-        out = out + w[t][:, None] * fmap[idx[t]]
+    if idx.shape[0] <= _UNROLL_TAPS:  # one fused pass over the taps
+        out = w[0][:, None] * fmap[idx[0]]
+        for t in range(1, idx.shape[0]):
+            out = out + w[t][:, None] * fmap[idx[t]]
+    else:  # large sampling ratios: a loop keeps the program small
+        out = jax.lax.fori_loop(
+            0, idx.shape[0], lambda t, acc: acc + w[t][:, None] * fmap[idx[t]],
+            jnp.zeros((idx.shape[1], fmap.shape[1]), fmap.dtype))
     return out, (idx, w, fmap.shape[0])
 
 
