@@ -71,14 +71,18 @@ def _check_inputs(features, boxes, box_indices):
 
 def _bilinear_1d(y, length):
     """The kernel's per-axis rule for sample coordinates y: (low, high, w_low, w_high, inside)."""
-    inside = (y >= -1) & (y <= length)
-    y = jnp.maximum(y, 0)
+    inside = (y >= -1) & (y <= length)  # False for NaN, as the kernel's !(in range) test
+    y = jnp.clip(y, 0, length)  # no change for inside samples
     low = jnp.floor(y).astype(jnp.int32)
     at_end = low >= length - 1
     low = jnp.where(at_end, length - 1, low)
     high = jnp.where(at_end, length - 1, low + 1)
     y = jnp.where(at_end, low.astype(y.dtype), y)
     ly = y - low
+    # indices stay in range even for NaN coordinates (their weights are masked to 0): the
+    # gather form's scatter promises in-bounds indices
+    low = jnp.clip(low, 0, length - 1)
+    high = jnp.clip(high, 0, length - 1)
     return low, high, 1 - ly, ly, inside
 
 
@@ -147,8 +151,8 @@ def _window_taps(start, bin_size, grid, out_size, length):
     g = grid[:, None]
     y0 = base + true_div(0.5 * bin_size[:, None], g)  # first and last sample, as the kernel
     y1 = base + true_div((g - 0.5) * bin_size[:, None], g)
-    r0 = jnp.floor(jnp.maximum(y0, 0))
-    r0 = jnp.clip(r0, 0, length - size).astype(jnp.int32)
+    r0 = jnp.clip(jnp.floor(jnp.maximum(y0, 0)), 0, length - size).astype(jnp.int32)
+    r0 = jnp.clip(r0, 0, length - size)  # in range for NaN coordinates too
     r1 = jnp.minimum(jnp.floor(jnp.maximum(y1, 0)) + 1, length - 1).astype(jnp.int32)
     fits = jnp.all((r1 - r0 < size) | (g <= 0))
     rows = r0[..., None] + jnp.arange(size)
@@ -234,6 +238,9 @@ def _box_geometry(boxes, output_size, spatial_scale, sampling_ratio, aligned, dt
     else:
         gh = jnp.ceil(bh)
         gw = jnp.ceil(bw)
+        # a NaN box has no samples (the kernel's int cast of NaN gives an empty loop)
+        gh = jnp.where(jnp.isnan(gh), 0, gh)
+        gw = jnp.where(jnp.isnan(gw), 0, gw)
     return (y1, bh, gh), (x1, bw, gw)
 
 
@@ -289,8 +296,11 @@ def _tap_table(shape, box_indices, output_size, ygeo, xgeo, grid):
         iy, wy, fits_y = _window_taps(*ygeo, oh, h)
         ix, wx, fits_x = _window_taps(*xgeo, ow, w)
         fits = fits_y & fits_x
-    wy = wy / _count(ygeo, xgeo)[:, None, None]
-    iy = iy + (box_indices.astype(jnp.int32) * h)[:, None, None]
+    b = shape[0]
+    bi = box_indices.astype(jnp.int32)
+    # a batch index outside [0, B) gives 0 (as the matmul form's one-hot), never a stray index
+    wy = jnp.where(((bi >= 0) & (bi < b))[:, None, None], wy / _count(ygeo, xgeo)[:, None, None], 0)
+    iy = iy + (jnp.clip(bi, 0, b - 1) * h)[:, None, None]
     ty, tx = iy.shape[-1], ix.shape[-1]
     # taps [Ty, Tx, K, oh, ow] -> [T, K * oh * ow]
     idx = (jnp.moveaxis(iy, -1, 0)[:, None, :, :, None] * w

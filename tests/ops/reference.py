@@ -45,7 +45,7 @@ def _bilinear(fmap, y, x, t=float):
     float32 inputs); the values are accumulated in float64.
     """
     h, w = fmap.shape[:2]
-    if y < -1.0 or y > h or x < -1.0 or x > w:
+    if not (y >= -1.0 and y <= h and x >= -1.0 and x <= w):  # NaN included
         return np.zeros(fmap.shape[2:])
     y = max(y, t(0))
     x = max(x, t(0))
@@ -84,8 +84,9 @@ def roi_align_ref(features, boxes, box_indices, output_size, spatial_scale=1.0,
         if not aligned:
             rw, rh = max(rw, t(1)), max(rh, t(1))
         bh, bw = t(rh / t(oh)), t(rw / t(ow))
-        gh = sampling_ratio if sampling_ratio > 0 else math.ceil(bh)
-        gw = sampling_ratio if sampling_ratio > 0 else math.ceil(bw)
+        # the kernel's int cast of a NaN grid size leaves the sample loops empty
+        gh = sampling_ratio if sampling_ratio > 0 else (0 if math.isnan(bh) else math.ceil(bh))
+        gw = sampling_ratio if sampling_ratio > 0 else (0 if math.isnan(bw) else math.ceil(bw))
         count = max(gh * gw, 1)
         for ph in range(oh):
             for pw in range(ow):

@@ -84,6 +84,30 @@ def test_roi_align_adaptive_gather_window_threshold():
             np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("sampling_ratio", [-1, 2])
+def test_roi_align_nan_box_and_bad_batch_index_give_zero(sampling_ratio):
+    # NaN coordinates fail the kernel's in-range test: no contribution; a batch index outside
+    # [0, B) pools nothing (the gather form must not read or scatter outside the map)
+    f = _features(6)
+    boxes = np.array([[1.0, 1.0, 6.0, 5.0], [np.nan, 1.0, 6.0, 5.0], [1.0, 1.0, 6.0, np.nan],
+                      [2.0, 1.0, 8.0, 7.0], [2.0, 1.0, 8.0, 7.0]], np.float32)
+    idx = np.array([0, 1, 0, 2, -1], np.int32)
+    cot = np.random.default_rng(1).normal(size=(5, 2, 2, C)).astype(np.float32)
+    want = roi_align_ref(f, boxes[:3], idx[:3], (2, 2), 1.0, sampling_ratio, dtype=np.float32)
+    grads = []
+    for impl in IMPLS:
+        out, vjp = jax.vjp(lambda x, impl=impl: roi_align(
+            x, boxes, idx, (2, 2), 1.0, sampling_ratio, impl=impl), jnp.asarray(f))
+        np.testing.assert_allclose(np.asarray(out[:3]), want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(np.asarray(out[1:]), 0)
+        grads.append(np.asarray(vjp(jnp.asarray(cot))[0]))
+    # only the first box sends gradient
+    g0 = jax.grad(lambda x: jnp.sum(roi_align(x, boxes[:1], idx[:1], (2, 2), 1.0,
+                                              sampling_ratio, impl="matmul") * cot[:1]))(f)
+    for g in grads:
+        np.testing.assert_allclose(g, np.asarray(g0), rtol=1e-5, atol=1e-6)
+
+
 def _inside_boxes(rng, n, scale=1.0):
     x1 = rng.uniform(0, W - 3, n)
     y1 = rng.uniform(0, H - 3, n)
