@@ -6,8 +6,9 @@ padded by one zero pixel on each side and its box scaled by (M + 2) / M about it
 the box's (h, w) = (y2 - y1 + 1, x2 - x1 + 1) pixels with `F.interpolate(mode='bilinear',
 align_corners=False)` and pasted into the image, clipped. torchvision resizes then pastes, which
 needs a box-sized array; here every image pixel computes its own source position in the padded
-mask (static [H, W] shapes under jit) with the resize's float32 arithmetic: x-interpolation of
-the two neighbouring mask rows first, then y, as its CPU kernel does.
+mask (static [H, W] shapes under jit) with the resize's float32 arithmetic (source index
+ratio * (i + 0.5) - 0.5 clamped at 0, ratio = in / out), x-interpolation inside the y one as
+torch's CPU kernel nests them.
 """
 
 from __future__ import annotations

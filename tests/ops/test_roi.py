@@ -22,7 +22,8 @@ def _adversarial_boxes():
     return np.array([
         [1.0, 1.0, 6.0, 5.0],       # inside
         [0.3, 2.2, 10.4, 8.7],      # large, fractional
-        [-4.0, -3.0, 3.0, 4.0],     # partly outside top-left
+        [-4.0, -3.0, 3.0, 4.0],     # partly outside top-left; aligned, adaptive, 2x3: a sample
+                                    # at x = -1.00000012f (float32: 0, float64 / x * (1/3): kept)
         [7.0, 5.0, 16.0, 13.0],     # partly outside bottom-right
         [-9.0, -8.0, -3.0, -2.0],   # wholly outside
         [20.0, 1.0, 25.0, 4.0],     # wholly outside right
