@@ -24,6 +24,7 @@ class TinyDetector(nn.Module):
     num_classes: int
     detections: int = 5
     axis_name: str | None = None  # the trainer clones models with axis_name=None
+    masks: bool = False  # also 28x28 mask probabilities per detection
 
     @nn.compact
     def __call__(self, images, train: bool, targets=None, image_sizes=None):
@@ -42,10 +43,14 @@ class TinyDetector(nn.Module):
         probs = jax.nn.softmax(logits[:, 1:], -1)
         sizes = image_sizes.astype(jnp.float32)
         clip = jnp.stack([sizes[:, 1], sizes[:, 0], sizes[:, 1], sizes[:, 0]], -1)
-        return {"boxes": jnp.minimum(boxes[None], clip[:, None]),
-                "scores": jnp.broadcast_to(jnp.max(probs, -1), (b, self.detections)),
-                "labels": jnp.broadcast_to(jnp.argmax(probs, -1) + 1, (b, self.detections)),
-                "valid": jnp.broadcast_to(jnp.arange(self.detections) < 4, (b, self.detections))}
+        out = {"boxes": jnp.minimum(boxes[None], clip[:, None]),
+               "scores": jnp.broadcast_to(jnp.max(probs, -1), (b, self.detections)),
+               "labels": jnp.broadcast_to(jnp.argmax(probs, -1) + 1, (b, self.detections)),
+               "valid": jnp.broadcast_to(jnp.arange(self.detections) < 4, (b, self.detections))}
+        if self.masks:
+            logits = self.param("mask_logits", nn.initializers.normal(3.0), (28, 28))
+            out["masks"] = jnp.broadcast_to(jax.nn.sigmoid(logits), (b, self.detections, 28, 28))
+        return out
 
 
 def _batch(rng, b=2, n=3, size=32):

@@ -18,9 +18,10 @@ from tests.tasks.test_detection import TinyDetector
 from tests.train.conftest import records
 
 
-def tiny_detection_config(data_dir: str, parallel: str):
+def tiny_detection_config(data_dir: str, parallel: str, masks: bool = False):
     config = base_config()
     config.model, config.task, config.parallel = "tiny_detector", "detection", parallel
+    config.task_kwargs.masks = masks
     detection_shapes(config, recipe="rcnn")
     config.data.update(dict(data_dir=data_dir, image_size=32, min_size=32, max_size=32))
     config.data.builders.shapes.update(dict(num_train=16, num_test=10))
@@ -33,13 +34,15 @@ def tiny_detection_config(data_dir: str, parallel: str):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, data_dir):
     patch = pytest.MonkeyPatch()
-    patch.setattr(loop, "get_model", lambda name, num_classes, **kw: TinyDetector(num_classes))
+    patch.setattr(loop, "get_model", lambda name, num_classes, **kw: TinyDetector(
+        num_classes, masks=masks))
     out = {}
     try:
-        for parallel in ("jit", "pmap"):
-            workdir = str(tmp_path_factory.mktemp(parallel))
-            config = tiny_detection_config(data_dir, parallel)
-            out[parallel] = (config, workdir, train_and_evaluate(config, workdir))
+        for name, parallel, masks in (("jit", "jit", False), ("pmap", "pmap", False),
+                                      ("masks", "jit", True)):
+            workdir = str(tmp_path_factory.mktemp(name))
+            config = tiny_detection_config(data_dir, parallel, masks)
+            out[name] = (config, workdir, train_and_evaluate(config, workdir))
     finally:
         patch.undo()
     return out
@@ -82,3 +85,20 @@ def test_ground_truth_file_holds_the_test_split_and_rescores(runs):
     logged = [r for r in records(workdir) if r["split"] == "test"][-1]
     assert logged["bbox/AP"] == pytest.approx(ev.stats[0], abs=1e-12)
     assert logged["bbox/AR100"] == pytest.approx(ev.stats[8], abs=1e-12)
+
+
+def test_instance_masks_are_pasted_written_and_scored(runs):
+    config, workdir, final = runs["masks"]
+    assert {"segm/AP", "segm/AP50", "bbox/AP"} <= set(final)
+    eval_dir = os.path.join(workdir, "eval", "2")
+    gt = COCO(os.path.join(eval_dir, "coco_gt.json"))
+    with open(os.path.join(eval_dir, "coco_instances_results.json")) as f:
+        results = json.load(f)
+    assert all(r["segmentation"]["size"] == [32, 32] for r in results)
+    assert all("segmentation" in a for a in gt.loadAnns(gt.getAnnIds()))
+    segm = [{k: v for k, v in r.items() if k != "bbox"} for r in results]
+    ev = COCOeval(gt, gt.loadRes(segm), "segm")
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert final["segm/AP"] == pytest.approx(ev.stats[0], abs=1e-12)
