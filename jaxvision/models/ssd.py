@@ -72,6 +72,7 @@ class SSD300(nn.Module):
     positive_fraction: float = 0.25
     width: float = 1.0
     dtype: Any = jnp.float32
+    axis_name: str | None = None  # no BatchNorm: accepted for the trainer's uniform call
 
     def default_boxes(self, image_size, feature_sizes=None):
         """Default boxes [A, 4] xyxy pixels for an (H, W) input (8,732 at 300x300)."""
