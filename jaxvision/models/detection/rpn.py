@@ -12,6 +12,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxvision.losses.rcnn import rpn_losses
+from jaxvision.models.detection.anchors import generate_anchors
 from jaxvision.ops import batched_nms, decode_boxes, encode_boxes, match_anchors, sample_balanced
 
 _head_init = nn.initializers.normal(0.01)
@@ -120,3 +122,56 @@ def anchor_targets(key, anchors, gt_boxes, gt_valid, *, fg_iou_thresh=0.7, bg_io
         return pos, neg, encode_boxes(matched_box, anchors)
 
     return jax.vmap(one)(keys, gt_boxes, gt_valid)
+
+
+class RegionProposalNetwork(nn.Module):
+    """Anchors + `RPNHead` (child `head`) + proposals (+ losses in training).
+
+    `__call__(maps, image_shape, image_sizes, train, targets=None)`: maps list of
+    [B, h_l, w_l, C]; image_shape (H, W) of the padded batch; image_sizes [B, 2] int.
+    Returns (proposals [B, P, 4], proposals_valid [B, P], losses): losses is {} in eval and
+    {'rpn_objectness', 'rpn_box'} in training (anchors sampled from the 'sample' rng stream).
+    P = post_nms_top_n_test or _train. Defaults: torchvision's.
+    """
+
+    anchor_sizes: tuple = ((32,), (64,), (128,), (256,), (512,))
+    aspect_ratios: tuple = ((0.5, 1.0, 2.0),) * 5
+    pre_nms_top_n_train: int = 2000
+    pre_nms_top_n_test: int = 1000
+    post_nms_top_n_train: int = 2000
+    post_nms_top_n_test: int = 1000
+    nms_thresh: float = 0.7
+    fg_iou_thresh: float = 0.7
+    bg_iou_thresh: float = 0.3
+    batch_size_per_image: int = 256
+    positive_fraction: float = 0.5
+    score_thresh: float = 0.0
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, maps, image_shape, image_sizes, train, targets=None):
+        num = {len(r) * len(s) for r, s in zip(self.aspect_ratios, self.anchor_sizes,
+                                                 strict=True)}
+        if len(num) != 1:
+            raise ValueError(f"anchor_sizes/aspect_ratios: expected the same number of anchors "
+                             f"per level, got {sorted(num)}")
+        anchors, _, counts = generate_anchors([m.shape[1:3] for m in maps], image_shape,
+                                              self.anchor_sizes, self.aspect_ratios)
+        objectness, deltas = RPNHead(num.pop(), dtype=self.dtype, name="head")(maps)
+        pre = self.pre_nms_top_n_train if train else self.pre_nms_top_n_test
+        post = self.post_nms_top_n_train if train else self.post_nms_top_n_test
+        proposals, _, valid = select_proposals(
+            objectness, deltas, anchors, counts, image_sizes, pre_nms_top_n=pre,
+            post_nms_top_n=post, nms_thresh=self.nms_thresh, score_thresh=self.score_thresh)
+        if not train:
+            return proposals, valid, {}
+        gt_valid = targets["boxes_valid"]
+        if "iscrowd" in targets:
+            gt_valid = gt_valid & ~targets["iscrowd"].astype(bool)
+        pos, neg, tgt = anchor_targets(
+            self.make_rng("sample"), anchors, targets["boxes"], gt_valid,
+            fg_iou_thresh=self.fg_iou_thresh, bg_iou_thresh=self.bg_iou_thresh,
+            batch_size_per_image=self.batch_size_per_image,
+            positive_fraction=self.positive_fraction)
+        obj, box = rpn_losses(objectness, deltas, tgt, pos, neg)
+        return proposals, valid, dict(rpn_objectness=obj, rpn_box=box)
