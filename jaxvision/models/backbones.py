@@ -28,7 +28,7 @@ from jaxvision.models import resnet as resnet_lib
 from jaxvision.models import vgg as vgg_lib
 from jaxvision.models.resnet import CONFIGS as RESNET_CONFIGS
 from jaxvision.models.resnet import ResNet
-from jaxvision.models.vgg import VGG, WIDTHS
+from jaxvision.models.vgg import WIDTHS
 
 
 def make_backbone(name: str, widths, batch_norm: bool, dtype, axis_name) -> nn.Module:
@@ -166,21 +166,42 @@ class ResNetFPN(nn.Module):
         return None, dict(zip(FPN_LEVELS, outs, strict=True))
 
 
-class VGGConv5(nn.Module):
-    """VGG-16 up to conv5_3 + ReLU: `(images, train) -> (None, {'conv5': [B, H/16, W/16, C]})`.
+def max_pool_ceil(x):
+    """2x2 stride-2 max pool in ceil mode (Caffe's, as the Faster R-CNN VGG-16 model): an odd
+    side keeps its last row/column, [B, H, W, C] -> [B, ceil(H/2), ceil(W/2), C]."""
+    ph, pw = x.shape[1] % 2, x.shape[2] % 2
+    return nn.max_pool(x, (2, 2), strides=(2, 2), padding=((0, ph), (0, pw)))
 
-    `widths` narrows the five blocks (512 channels at conv5 by default). Child `body` is a
-    `jaxvision.models.vgg.VGG` (its conv names, so ImageNet weights import by name).
+
+class VGGConv5(nn.Module):
+    """VGG-16 up to conv5_3 + ReLU: `(images, train) -> (None, {'conv5': [B, h, w, C]})`.
+
+    The four pools before conv5 are in ceil mode (`ceil_mode`, as Caffe's VGG-16 in Ren et al.):
+    a 600x800 image gives a 38x50 map (floor mode: 37x50). `widths` narrows the five blocks
+    (512 channels at conv5 by default). Conv names are VGG's (`conv{b}_{i}`), so ImageNet
+    VGG-16 weights import by name (`from_torchvision('vgg16', ...)['params']` without fc).
     """
 
     widths: tuple[int, ...] = WIDTHS
+    ceil_mode: bool = True
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool):
-        _, f = VGG(depth=16, widths=self.widths, num_classes=None, dtype=self.dtype,
-                   name="body")(x, train)
-        return None, {"conv5": f["conv5"]}
+        if len(self.widths) != 5 or min(self.widths) < 1:
+            raise ValueError(f"widths: expected 5 positive block widths, got {self.widths}")
+        x = jnp.asarray(x, self.dtype)
+        convs = vgg_lib.CONFIGS[16]
+        for b in range(5):
+            if b:
+                x = (max_pool_ceil(x) if self.ceil_mode
+                     else nn.max_pool(x, (2, 2), strides=(2, 2)))
+            for i in range(convs[b]):
+                x = nn.Conv(self.widths[b], (3, 3), padding=((1, 1), (1, 1)),
+                            kernel_init=vgg_lib._conv_init, dtype=self.dtype,
+                            name=f"conv{b + 1}_{i + 1}")(x)
+                x = nn.relu(x)
+        return None, {"conv5": x}
 
 
 def build_backbone(name: str, **kwargs) -> tuple[nn.Module, BackboneSpec]:
