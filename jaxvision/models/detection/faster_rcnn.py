@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax.numpy as jnp
@@ -33,11 +34,16 @@ def _build(name, *, num_classes, backbone, backbone_kwargs, rpn, mask, box_roi_p
         if len(anchor_sizes) != len(spec.rpn_levels):
             raise ValueError(f"anchor_sizes: expected one tuple per RPN level "
                              f"{spec.rpn_levels}, got {anchor_sizes}")
-        rpn_kw = {k[len("rpn_"):]: kw.pop(k) for k in list(kw) if k.startswith("rpn_")}
+        known = {f"rpn_{f.name}" for f in dataclasses.fields(RegionProposalNetwork)} - {
+            "rpn_anchor_sizes", "rpn_aspect_ratios", "rpn_dtype", "rpn_parent", "rpn_name"}
+        rpn_kw = {k[len("rpn_"):]: kw.pop(k) for k in list(kw) if k in known}
         rpn_module = RegionProposalNetwork(anchor_sizes=tuple(anchor_sizes),
                                            aspect_ratios=tuple(aspect_ratios), dtype=dtype,
                                            **rpn_kw)
-    box_kw = {k: kw.pop(k) for k in list(kw) if k.startswith("box_") or k.startswith("mask_")}
+    known = {f.name for f in dataclasses.fields(RoIHeads)} - {
+        "num_classes", "box_roi_pool", "representation_size", "mask", "bbox_reg_weights", "dtype",
+        "parent", "name"}
+    box_kw = {k: kw.pop(k) for k in list(kw) if k in known}
     if kw:
         raise ValueError(f"{name} keyword arguments: unexpected {sorted(kw)}")
     heads = RoIHeads(num_classes=num_classes, box_roi_pool=box_roi_pool,
@@ -55,8 +61,8 @@ _KWARGS_DOC = """
     rpn_batch_size_per_image=256, rpn_positive_fraction=0.5, rpn_score_thresh=0.0,
     box_score_thresh=0.05, box_nms_thresh=0.5, box_detections_per_img=100,
     box_fg_iou_thresh=0.5, box_bg_iou_thresh=0.5, box_batch_size_per_image=512,
-    box_positive_fraction=0.25; box_output_size=7 (RoI grid); Mask R-CNN: mask_output_size=14,
-    mask_layers=(256,) * 4, mask_dim_reduced=256.
+    box_positive_fraction=0.25; box_output_size=7 (RoI grid), sampling_ratio=2;
+    Mask R-CNN: mask_output_size=14, mask_layers=(256,) * 4, mask_dim_reduced=256.
 """
 
 

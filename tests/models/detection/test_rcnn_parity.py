@@ -6,10 +6,10 @@ image (backbone, rpn, roi_heads on an ImageList: no resize, no paste). The RPN i
 initialised: its objectness logits (|x| < 5) keep the sigmoid probabilities distinct (saturated
 probabilities tie, and torchvision's batched NMS orders ties arbitrarily). As initialised, the
 heads already give the full 100 detections with distinct scores (0.2..0.9, gaps >= 1e-5; scaled
-class weights saturate the softmax into ties) and box deltas large enough to hit the dw/dh clamp. Its state dict is
-imported with `from_torchvision('maskrcnn_resnet50_fpn', ...)`; proposals, detections (boxes,
-scores, labels, order) and the 28x28 masks must match. Faster R-CNN's importer is checked on
-the same state dict without the mask keys.
+class weights saturate the softmax into ties) and box deltas large enough to hit the dw/dh
+clamp. Its state dict is imported with `from_torchvision('maskrcnn_resnet50_fpn', ...)`;
+proposals, detections (boxes, scores, labels, order) and the 28x28 masks must match. Faster
+R-CNN's importer is checked on the same state dict without the mask keys.
 """
 
 import jax
