@@ -61,11 +61,13 @@ _RESNET_LAYERS = ("layer4", "layer3", "layer2", "layer1", "conv1")
 @dataclass(frozen=True)
 class BackboneSpec:
     """Which backbone maps the detector uses: `rpn_levels` (anchors, RPN head) and `roi_levels`
-    (RoI pooling, finest first, consecutive powers of 2 apart), and their channel count."""
+    (RoI pooling, finest first, consecutive powers of 2 apart), their channel count, and the
+    RPN maps' strides (None: torchvision's integer division of image by map size)."""
 
     rpn_levels: tuple[str, ...]
     roi_levels: tuple[str, ...]
     out_channels: int
+    strides: tuple | None = None
 
 
 def _frozen(path: tuple[str, ...], trainable_layers: int, frozen_bn: bool) -> bool:
@@ -212,7 +214,7 @@ def build_backbone(name: str, **kwargs) -> tuple[nn.Module, BackboneSpec]:
     """
     if name == "vgg16":
         module = VGGConv5(**kwargs)
-        return module, BackboneSpec(("conv5",), ("conv5",), module.widths[-1])
+        return module, BackboneSpec(("conv5",), ("conv5",), module.widths[-1], ((16, 16),))
     if name.startswith("resnet") and name.endswith("_fpn"):
         depth = name[len("resnet"):-len("_fpn")]
         if depth.isdigit() and f"resnet{depth}" in RESNET_CONFIGS:

@@ -14,19 +14,21 @@ def level_strides(feature_shapes, image_shape):
     return [(h // fh, w // fw) for fh, fw in feature_shapes]
 
 
-def generate_anchors(feature_shapes, image_shape, sizes, aspect_ratios):
+def generate_anchors(feature_shapes, image_shape, sizes, aspect_ratios, strides=None):
     """Anchors of every level, concatenated level by level.
 
     feature_shapes: [(fh, fw), ...]; image_shape: (H, W) of the (padded) batch; sizes and
-    aspect_ratios: one tuple per level. Returns ([A, 4] xyxy float32, [A] int32 level index,
-    [n_0, n_1, ...] anchors per level).
+    aspect_ratios: one tuple per level; strides: per level (sy, sx), None for torchvision's
+    `level_strides` (a 600x800 image's 38x50 VGG map would get stride 15 rows).
+    Returns ([A, 4] xyxy float32, [A] int32 level index, [n_0, n_1, ...] anchors per level).
     """
     if len(sizes) != len(feature_shapes) or len(aspect_ratios) != len(feature_shapes):
         raise ValueError(
             f"anchor sizes/aspect_ratios: expected one tuple per feature map "
             f"({len(feature_shapes)}), got {len(sizes)} and {len(aspect_ratios)}")
     out, levels, counts = [], [], []
-    strides = level_strides(feature_shapes, image_shape)
+    if strides is None:
+        strides = level_strides(feature_shapes, image_shape)
     for i, (fs, st) in enumerate(zip(feature_shapes, strides, strict=True)):
         a = grid_anchors(fs, st, sizes[i], aspect_ratios[i])
         out.append(a)

@@ -35,10 +35,12 @@ def _build(name, *, num_classes, backbone, backbone_kwargs, rpn, mask, box_roi_p
             raise ValueError(f"anchor_sizes: expected one tuple per RPN level "
                              f"{spec.rpn_levels}, got {anchor_sizes}")
         known = {f"rpn_{f.name}" for f in dataclasses.fields(RegionProposalNetwork)} - {
-            "rpn_anchor_sizes", "rpn_aspect_ratios", "rpn_dtype", "rpn_parent", "rpn_name"}
+            "rpn_anchor_sizes", "rpn_aspect_ratios", "rpn_anchor_strides", "rpn_dtype",
+            "rpn_parent", "rpn_name"}
         rpn_kw = {k[len("rpn_"):]: kw.pop(k) for k in list(kw) if k in known}
         rpn_module = RegionProposalNetwork(anchor_sizes=tuple(anchor_sizes),
-                                           aspect_ratios=tuple(aspect_ratios), dtype=dtype,
+                                           aspect_ratios=tuple(aspect_ratios),
+                                           anchor_strides=spec.strides, dtype=dtype,
                                            **rpn_kw)
     known = {f.name for f in dataclasses.fields(RoIHeads)} - {
         "num_classes", "box_roi_pool", "representation_size", "mask", "bbox_reg_weights", "dtype",

@@ -131,11 +131,13 @@ class RegionProposalNetwork(nn.Module):
     [B, h_l, w_l, C]; image_shape (H, W) of the padded batch; image_sizes [B, 2] int.
     Returns (proposals [B, P, 4], proposals_valid [B, P], losses): losses is {} in eval and
     {'rpn_objectness', 'rpn_box'} in training (anchors sampled from the 'sample' rng stream).
-    P = post_nms_top_n_test or _train. Defaults: torchvision's.
+    P = post_nms_top_n_test or _train. Defaults: torchvision's. anchor_strides: per level
+    (sy, sx) pixels, None for torchvision's (H // h_l, W // w_l).
     """
 
     anchor_sizes: tuple = ((32,), (64,), (128,), (256,), (512,))
     aspect_ratios: tuple = ((0.5, 1.0, 2.0),) * 5
+    anchor_strides: tuple | None = None
     pre_nms_top_n_train: int = 2000
     pre_nms_top_n_test: int = 1000
     post_nms_top_n_train: int = 2000
@@ -156,7 +158,8 @@ class RegionProposalNetwork(nn.Module):
             raise ValueError(f"anchor_sizes/aspect_ratios: expected the same number of anchors "
                              f"per level, got {sorted(num)}")
         anchors, _, counts = generate_anchors([m.shape[1:3] for m in maps], image_shape,
-                                              self.anchor_sizes, self.aspect_ratios)
+                                              self.anchor_sizes, self.aspect_ratios,
+                                              self.anchor_strides)
         objectness, deltas = RPNHead(num.pop(), dtype=self.dtype, name="head")(maps)
         pre = self.pre_nms_top_n_train if train else self.pre_nms_top_n_test
         post = self.post_nms_top_n_train if train else self.post_nms_top_n_test

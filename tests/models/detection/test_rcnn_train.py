@@ -30,7 +30,7 @@ def _vgg_anchors():
     shape = jax.eval_shape(lambda: backbone.init_with_output(
         jax.random.key(0), jnp.zeros((1, 600, 800, 3)), train=False)[0][1]["conv5"]).shape
     anchors, _, counts = generate_anchors([shape[1:3]], (600, 800), ((128, 256, 512),),
-                                          ((0.5, 1.0, 2.0),))
+                                          ((0.5, 1.0, 2.0),), spec.strides)
     return shape, anchors, counts
 
 
@@ -38,7 +38,8 @@ def test_vgg16_600x800_gives_38x50_map_and_17100_anchors():
     shape, anchors, counts = _vgg_anchors()
     assert shape == (1, 38, 50, 512) and counts == [17100] and anchors.shape == (17100, 4)
     gen = AnchorGenerator(((128, 256, 512),), ((0.5, 1.0, 2.0),))
-    ref = gen(ImageList(torch.zeros(1, 3, 600, 800), [(600, 800)]),
+    # stride 16 (torchvision would take 600 // 38 = 15 for the rows; 608 // 38 = 16)
+    ref = gen(ImageList(torch.zeros(1, 3, 608, 800), [(608, 800)]),
               [torch.zeros(1, 1, 38, 50)])[0].numpy()
     np.testing.assert_array_equal(np.asarray(anchors), ref)
 
