@@ -100,6 +100,10 @@ def test_loss_definitions_match_torchvision():
     rb = F.smooth_l1_loss(torch.from_numpy(deltas[pos]), torch.from_numpy(targets[pos]),
                           beta=1 / 9, reduction="sum") / smp.sum()
     np.testing.assert_allclose([o, bx], [ro.item(), rb.item()], rtol=1e-5)
+    grad = jax.grad(lambda d: rpn_losses(jnp.asarray(obj), d, jnp.asarray(targets),
+                                         jnp.asarray(pos), jnp.asarray(neg))[1])(
+        jnp.asarray(deltas))
+    assert bool(jnp.isfinite(grad).all()) and not bool(grad[~pos].any())
 
 
 def test_mask_loss_and_targets_match_torchvision():
