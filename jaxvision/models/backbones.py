@@ -81,6 +81,17 @@ def _frozen(path: tuple[str, ...], trainable_layers: int, frozen_bn: bool) -> bo
     return stage not in trainable
 
 
+def trainable_mask(params, trainable_layers: int = 3, frozen_bn: bool = True):
+    """Which leaves of a detector's `params` train (True) under a `ResNetFPN` backbone's
+    freezing rule, as torchvision's requires_grad: for `optax.masked` / weight decay, since
+    `stop_gradient` alone leaves frozen weights to the optimiser's decay. Leaves outside
+    params['backbone']['body'] are trainable."""
+    flat = traverse_util.flatten_dict(params)
+    out = {p: not (p[:2] == ("backbone", "body") and _frozen(p[2:], trainable_layers, frozen_bn))
+           for p in flat}
+    return traverse_util.unflatten_dict(out)
+
+
 def nearest_resize(x, size):
     """torch's F.interpolate(mode='nearest') to `size` (h, w): source index floor(i * in / out).
 

@@ -260,7 +260,7 @@ class RoIHeads(nn.Module):
             if self.mask:
                 logits = self._mask_logits(maps, image_shape, boxes)
                 sel = jnp.take_along_axis(logits, labels[:, :, None, None, None], axis=-1)
-                out["masks"] = jax.nn.sigmoid(sel[..., 0])
+                out["masks"] = jnp.where(valid[..., None, None], jax.nn.sigmoid(sel[..., 0]), 0.0)
             return out
         gt_valid = targets["boxes_valid"]
         if "iscrowd" in targets:

@@ -110,3 +110,22 @@ def test_faster_rcnn_import_is_the_mask_rcnn_subset(parity):
     jax.tree.map(np.testing.assert_array_equal, faster, sub)
     with pytest.raises(ValueError, match="unexpected keys"):
         from_torchvision("fasterrcnn_resnet50_fpn", parity["state"])
+
+
+def test_trainable_mask_is_torchvision_requires_grad(parity):
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    from jaxvision.models.backbones import trainable_mask
+    from jaxvision.weights.torchvision import _rcnn_prefix
+
+    params = parity["variables"]["params"]
+    for k in (0, 3, 5):
+        body = torchvision.models.resnet50(norm_layer=FrozenBatchNorm2d)
+        tv = _resnet_fpn_extractor(body, k)
+        ref = {f"backbone.{n}" for n, p in tv.named_parameters() if p.requires_grad}
+        ref = {n.rsplit(".", 1)[0] for n in ref if n.startswith("backbone.body.")}
+        mask = jax.tree_util.tree_flatten_with_path(trainable_mask(params, k))[0]
+        ours = {_rcnn_prefix(tuple(e.key for e in path[:-1]), params)
+                for path, v in mask if v and path[1].key == "body"}
+        assert ours == ref, k
