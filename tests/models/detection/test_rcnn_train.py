@@ -183,3 +183,27 @@ def test_bad_calls_raise_naming_the_field(tiny_mask_rcnn):
         get_model("faster_rcnn", num_classes=3, backbone="vgg19_fpn")
     with pytest.raises(ValueError, match="unexpected"):
         get_model("faster_rcnn", num_classes=3, rpn_nms_treshold=0.5)
+
+
+def test_fast_rcnn_on_given_proposals_with_none_valid_in_one_image():
+    model = get_model("fast_rcnn", num_classes=3, backbone_kwargs={"widths": (4, 4, 8, 8, 8)},
+                      representation_size=16, box_batch_size_per_image=8,
+                      box_detections_per_img=4, box_score_thresh=0.0)
+    images = jax.random.normal(jax.random.key(0), (2, 64, 64, 3))
+    props = jnp.array([[[0, 0, 30, 30], [10, 10, 50, 60], [8, 10, 40, 52]]] * 2, jnp.float32)
+    props_valid = jnp.array([[True, True, True], [False, False, False]])
+    out, variables = jax.jit(lambda x: model.init_with_output(
+        jax.random.key(1), x, proposals=props, proposals_valid=props_valid))(images)
+    assert int(out["valid"][0].sum()) > 0 and not bool(out["valid"][1].any())
+    assert "rpn" not in variables["params"]
+    targets = dict(boxes=jnp.array([[[8, 10, 40, 50]], [[0, 0, 0, 0]]], jnp.float32),
+                   labels=jnp.array([[1], [0]], jnp.int32),
+                   boxes_valid=jnp.array([[True], [False]]))
+    losses = jax.jit(lambda v: model.apply(
+        v, images, train=True, targets=targets, proposals=props, proposals_valid=props_valid,
+        rngs={"sample": jax.random.key(2)})["losses"])(variables)
+    assert set(losses) == {"classifier", "box_reg"}
+    assert all(np.isfinite(float(v)) for v in losses.values())
+    assert float(losses["box_reg"]) > 0  # proposals at IoU >= 0.5 with the box are positives
+    with pytest.raises(ValueError, match="proposals"):
+        model.apply(variables, images)
