@@ -207,3 +207,32 @@ def test_fast_rcnn_on_given_proposals_with_none_valid_in_one_image():
     assert float(losses["box_reg"]) > 0  # proposals at IoU >= 0.5 with the box are positives
     with pytest.raises(ValueError, match="proposals"):
         model.apply(variables, images)
+
+
+def test_postprocess_matches_torchvision_with_a_score_exactly_at_the_threshold():
+    from torchvision.models.detection.roi_heads import RoIHeads as TVRoIHeads
+
+    from jaxvision.models.detection.roi_heads import postprocess_detections
+
+    rng = np.random.default_rng(3)
+    p, k = 40, 4
+    xy = rng.uniform(0, 80, (p, 2))
+    props = np.concatenate([xy, xy + rng.uniform(2, 40, (p, 2))], 1).astype(np.float32)
+    logits = (rng.normal(size=(p, k)) * 2).astype(np.float32)
+    reg = rng.normal(size=(p, 4 * k)).astype(np.float32)
+    logits[0] = [0, 5, 0, 0]  # proposal 0, class 1: the best score, but its width
+    reg[0, 4:8] = [0, 0, -60, 0]  # exp(-60 / 5) * w < 1e-2: removed as small
+    scores = torch.softmax(torch.from_numpy(logits), -1).numpy()
+    thresh = float(np.sort(scores[:, 1:].ravel())[p])  # one score equals it: strict > drops it
+    tv = TVRoIHeads(None, None, None, 0.5, 0.5, 512, 0.25, None, thresh, 0.5, 200)
+    boxes, sc, lab = tv.postprocess_detections(torch.from_numpy(logits), torch.from_numpy(reg),
+                                               [torch.from_numpy(props)], [(90, 100)])
+    out = postprocess_detections(jnp.asarray(logits)[None], jnp.asarray(reg)[None],
+                                 jnp.asarray(props)[None], jnp.ones((1, p), bool),
+                                 jnp.array([[90, 100]]), score_thresh=thresh, nms_thresh=0.5,
+                                 detections_per_img=200)
+    n = int(out[3][0].sum())
+    assert n == len(boxes[0]) > 20
+    np.testing.assert_allclose(np.asarray(out[0][0, :n]), boxes[0].numpy(), atol=1e-4)
+    np.testing.assert_allclose(np.asarray(out[1][0, :n]), sc[0].numpy(), atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(out[2][0, :n]), lab[0].numpy())
