@@ -4,8 +4,11 @@
 
 Peers: torchvision.ops.box_iou, torchvision's pure-Python `_roi_align` (its compiled kernels do
 not load here), and a vectorised numpy greedy NMS (the Fast R-CNN `py_cpu_nms`). jaxvision is
-timed jitted, after a warm-up call, with `block_until_ready`. Ratio = peer / jaxvision (> 1
-means jaxvision is faster).
+timed jitted, after a warm-up call, with `block_until_ready`; RoI Align is timed with both
+`impl='gather'` (the CPU default) and `impl='matmul'`. Ratio = peer / jaxvision (> 1 means
+jaxvision is faster). Each row records the 1-minute load average taken just before it: the
+machine is shared, and a figure taken under load (load >= 0.5 on these 2 cores) is an upper
+bound, its ratio noise.
 """
 
 from __future__ import annotations
@@ -32,13 +35,15 @@ from jaxvision import ops  # noqa: E402
 
 
 def timeit(fn, reps):
+    """(median seconds, 1-minute load average before the timed calls)."""
     fn()  # warm-up / compile
+    load = os.getloadavg()[0]
     times = []
     for _ in range(reps):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return float(np.median(times)), load
 
 
 def numpy_nms(boxes, scores, thr, max_out):
@@ -99,30 +104,20 @@ def main():
                  "numpy greedy nms", timeit(lambda: numpy_nms(boxes, scores, 0.5, 6000),
                                             args.reps)))
 
-    # RoI Align: 512 boxes -> 7x7 on a 256-channel 50x68 map (stride 16 of 800x1088)
-    feat = rng.normal(size=(1, 50, 68, 256)).astype(np.float32)
+    # RoI Align: 512 boxes -> 7x7 on a [2, 50, 68, 256] map (stride 16 of 800x1088, batch 2)
+    feat = rng.normal(size=(2, 50, 68, 256)).astype(np.float32)
     rois = random_boxes(rng, 512, w=1088, h=800, lo=16, hi=400)
-    idx = np.zeros(512, np.int32)
+    idx = np.repeat(np.arange(2, dtype=np.int32), 256)
     jf, jr, ji = jnp.asarray(feat), jnp.asarray(rois), jnp.asarray(idx)
     tf = torch.tensor(feat.transpose(0, 3, 1, 2).copy())
     trois = torch.tensor(np.concatenate([idx[:, None], rois], 1))
     # _roi_align is torch.compile'd (inductor) on first call; with sampling_ratio=-1 it
     # materialises a dense [K, C, oh, gh_max, ow, gw_max] grid and tries to allocate ~87 GB here,
     # so the adaptive case has no peer.
+    peer = "torchvision _roi_align (compiled)"
     for sr in (2, -1):
-        fwd = jax.jit(lambda f, r, i, sr=sr: ops.roi_align(f, r, i, (7, 7), 1 / 16, sr))
-        bwd = jax.jit(jax.grad(
-            lambda f, sr=sr: jnp.sum(ops.roi_align(f, jr, ji, (7, 7), 1 / 16, sr))))
-        t_fwd = timeit(lambda fwd=fwd: fwd(jf, jr, ji).block_until_ready(), args.reps)
-        t_bwd = timeit(lambda bwd=bwd: bwd(jf).block_until_ready(), args.reps)
-        peer = "torchvision _roi_align (compiled)"
-        p_fwd = p_bwd = float("nan")
+        p_fwd = p_bwd = (float("nan"), float("nan"))
         if sr > 0:
-            out = fwd(jf, jr, ji)
-            tout = _roi_align(tf, trois, 1 / 16, 7, 7, sr, False)
-            # boxes are inside the image: _roi_align's clamping agrees with the kernels
-            np.testing.assert_allclose(np.asarray(out), tout.numpy().transpose(0, 2, 3, 1),
-                                       rtol=1e-4, atol=1e-4)
             tg = tf.clone().requires_grad_(True)
 
             def torch_bwd(sr=sr, tg=tg):
@@ -132,14 +127,29 @@ def main():
             p_fwd = timeit(lambda sr=sr: _roi_align(tf, trois, 1 / 16, 7, 7, sr, False),
                            args.reps)
             p_bwd = timeit(torch_bwd, args.reps)
-        rows.append((f"roi_align fwd 512x7x7x256 sr={sr}", t_fwd, peer, p_fwd))
-        rows.append((f"roi_align fwd+bwd sr={sr}", t_bwd, peer, p_bwd))
+        for impl in ("gather", "matmul"):
+            fwd = jax.jit(lambda f, r, i, sr=sr, impl=impl: ops.roi_align(
+                f, r, i, (7, 7), 1 / 16, sr, impl=impl))
+            bwd = jax.jit(jax.grad(lambda f, sr=sr, impl=impl: jnp.sum(ops.roi_align(
+                f, jr, ji, (7, 7), 1 / 16, sr, impl=impl))))
+            if sr > 0:
+                out = fwd(jf, jr, ji)
+                tout = _roi_align(tf, trois, 1 / 16, 7, 7, sr, False)
+                # boxes are inside the image: _roi_align's clamping agrees with the kernels
+                np.testing.assert_allclose(np.asarray(out), tout.numpy().transpose(0, 2, 3, 1),
+                                           rtol=1e-4, atol=1e-4)
+            t_fwd = timeit(lambda fwd=fwd: fwd(jf, jr, ji).block_until_ready(), args.reps)
+            t_bwd = timeit(lambda bwd=bwd: bwd(jf).block_until_ready(), args.reps)
+            rows.append((f"roi_align {impl} fwd 512x7x7x256 sr={sr}", t_fwd, peer, p_fwd))
+            rows.append((f"roi_align {impl} fwd+bwd sr={sr}", t_bwd, peer, p_bwd))
 
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}")
-    print(f"{'op':34s} {'jaxvision ms':>13s}  {'peer':32s} {'peer ms':>10s} {'ratio':>7s}")
-    for name, tj, peer, tp in rows:
-        print(f"{name:34s} {tj * 1e3:13.2f}  {peer:32s} {tp * 1e3:10.2f} {tp / tj:7.2f}")
+    print(f"{'op':40s} {'jaxvision ms':>12s} {'load':>5s}  {'peer':33s} {'peer ms':>9s} "
+          f"{'load':>5s} {'ratio':>6s}")
+    for name, (tj, lj), peer, (tp, lp) in rows:
+        print(f"{name:40s} {tj * 1e3:12.2f} {lj:5.2f}  {peer:33s} {tp * 1e3:9.2f} {lp:5.2f} "
+              f"{tp / tj:6.2f}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def get_config():
     # pool5 map (2x2 at 64 px, as 7x7 at the paper's 224 px).
     config.model_kwargs.update(dict(widths=(16, 32, 64, 128, 128), fc_width=256))
     config.task = "segmentation"
-    config.data.update(dict(max_shapes=1, min_extent=0.4, max_extent=0.9))
+    config.data.builders.shapes.update(dict(max_shapes=1, min_extent=0.4, max_extent=0.9))
     config.train.update(dict(steps=1000, batch_size=16, eval_every=250, checkpoint_every=250))
     config.optimizer.update(dict(name="adamw", learning_rate=1e-3, warmup_steps=40,
                                  weight_decay=1e-4))

@@ -1,13 +1,14 @@
-"""Segmentation predictions as pictures, from a training run's latest checkpoint.
+"""Predictions of a training run as pictures, for every task, from its latest checkpoint.
 
-    python -m jaxvision.predict --config configs/fcn8s.py --workdir /tmp/fcn8s \
-        --image x.png --out y.png [--alpha 0.5] [--size 64]
+    python -m jaxvision.predict --config configs/unet.py --workdir workdir/unet \
+        --image x.png --out y.png [--alpha 0.5]
+    python -m jaxvision.predict --config configs/unet.py --workdir workdir/unet --eval
 
-Loads `workdir/checkpoints/<latest>/state` (params and batch_stats; the EMA params when the run
-kept them) with orbax, resizes the image to `data.image_size` unless `--size 0`, normalises it as
-the pipeline does, and writes the colour-coded class mask blended over the image (class 0,
-background, is left unpainted). `evaluate_boundary` scores a run's test split with the boundary
-F-score of `jaxvision.metrics.boundary`.
+Classification writes the top class and its probability on the image (and prints the top 5);
+segmentation blends the class colours over the image (background unpainted); detection draws
+each detection's box with its class name and score (and blends its mask). `--eval` scores the
+test split with the task's evaluator, as at the end of training. Everything reuses the
+trainer: the same dataset metadata, model, checkpoint restore and eval transform.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from __future__ import annotations
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from jaxvision.data.transforms import normalise
-from jaxvision.models import get_model
+from jaxvision.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from jaxvision.train.loop import Trainer
 
 # class k >= 1 -> RGB; background (0) is not painted. Cycles past 12 classes.
 PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
@@ -28,38 +28,33 @@ PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0,
                     [210, 245, 60], [250, 190, 212], [0, 128, 128], [170, 110, 40]], np.uint8)
 
 
-def load_variables(workdir: str, step: int | None = None) -> tuple[dict, int]:
-    """`({'params', ['batch_stats']}, step)` from `workdir/checkpoints` (latest unless `step`)."""
-    import orbax.checkpoint as ocp
-
-    directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
-    if not os.path.isdir(directory):
-        raise ValueError(f"workdir: expected a training run with {directory}, found none")
-    manager = ocp.CheckpointManager(directory, item_names=("state", "data"))
-    step = manager.latest_step() if step is None else step
-    if step is None:
-        raise ValueError(f"workdir: expected a checkpoint in {directory}, found none")
-    state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-    state = state["state"]
-    manager.close()
-    params = state.get("ema_params") or state["params"]
-    variables = {"params": params}
-    if state.get("batch_stats"):
-        variables["batch_stats"] = state["batch_stats"]
-    return variables, int(step)
+def load_run(config, workdir: str):
+    """`(trainer, state)`: the run's trainer pieces and its latest saved state."""
+    directory = os.path.join(os.path.abspath(os.path.expanduser(workdir)), "checkpoints")
+    if not os.path.isdir(directory) or not any(s.isdigit() for s in os.listdir(directory)):
+        raise ValueError(f"workdir: expected a training run with checkpoints in {directory}, "
+                         "found none")
+    trainer = Trainer(config, os.path.dirname(directory))
+    return trainer, trainer.initial_state()
 
 
-def build_model(config, num_classes: int):
-    """The config's model for inference (no device axis)."""
-    return get_model(config.model, num_classes=num_classes, dtype=jnp.dtype(config.dtype),
-                     axis_name=None, **config.model_kwargs)
-
-
-def predict_mask(model, variables, image: np.ndarray) -> np.ndarray:
-    """uint8 image [H, W, 3] -> int32 class map [H', W'] (H' = H but for valid-padding U-Nets)."""
-    x = normalise(image)[None]
-    logits, _ = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, x)
-    return np.asarray(jnp.argmax(logits[0], -1), np.int32)
+def predict_image(trainer, state, image: np.ndarray) -> tuple[np.ndarray, dict]:
+    """uint8 image [H, W, 3] -> (the image as the model saw it, uint8 [h, w, 3]; the task's
+    predictions for it, numpy, batch axis dropped). Resized to data.image_size first unless the
+    transform resizes or crops (detection, ImageNet) itself."""
+    transform = trainer.eval_transform
+    if transform.resize == "none" and transform.crop == "none":
+        size = trainer.config.data.image_size
+        image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+    example = {"image": image, "boxes": np.zeros((0, 4), np.float32),
+               "labels": np.zeros((0,), np.int64), "iscrowd": np.zeros((0,), bool),
+               "image_id": 0, "label": 0, "masks": np.zeros((0, *image.shape[:2]), np.uint8),
+               "segmentation": np.zeros(image.shape[:2], np.uint8)}
+    batch = {k: v[None] for k, v in transform(example, 0).items()}
+    predict = jax.jit(lambda v, b: trainer.task.predict(trainer.model, v, b))
+    out = jax.tree.map(lambda x: np.asarray(x)[0], predict(state.eval_variables, batch))
+    seen = batch["image"][0] * IMAGENET_STD + IMAGENET_MEAN
+    return np.clip(np.round(seen), 0, 255).astype(np.uint8), out
 
 
 def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
@@ -81,64 +76,51 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarr
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-def predict_file(config, workdir: str, image_path: str, out_path: str, *, alpha: float = 0.5,
-                 size: int | None = None, num_classes: int | None = None) -> np.ndarray:
-    """Reads `image_path`, writes the overlay PNG to `out_path`, returns the class map."""
-    variables, _ = load_variables(workdir)
-    if num_classes is None:  # the score layer's width
-        num_classes = _num_classes(variables["params"])
-    model = build_model(config, num_classes)
-    image = Image.open(image_path).convert("RGB")
-    size = config.data.image_size if size is None else size
-    if size:
-        image = image.resize((size, size), Image.BILINEAR)
-    image = np.asarray(image, np.uint8)
-    mask = predict_mask(model, variables, image)
-    Image.fromarray(overlay(image, mask, alpha)).save(out_path)
-    return mask
+def draw_detections(image: np.ndarray, detections: dict, class_names, alpha: float = 0.5,
+                    min_score: float = 0.3) -> np.ndarray:
+    """uint8 [H, W, 3]: boxes (xyxy) with 'name score' labels for valid detections scoring at
+    least `min_score`, masks [D, H, W] (if present) blended in their class colour."""
+    keep = np.asarray(detections["valid"], bool) & (np.asarray(detections["scores"]) >= min_score)
+    labels = np.asarray(detections["labels"])[keep]
+    if "masks" in detections:
+        for mask, label in zip(np.asarray(detections["masks"])[keep], labels, strict=True):
+            image = overlay(image, np.where(mask, label, 0).astype(np.int32), alpha)
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    for box, label, score in zip(np.asarray(detections["boxes"])[keep], labels,
+                                 np.asarray(detections["scores"])[keep], strict=True):
+        colour = tuple(int(c) for c in PALETTE[label % len(PALETTE)])
+        draw.rectangle([float(v) for v in box], outline=colour, width=2)
+        draw.text((float(box[0]) + 2, float(box[1]) + 1), f"{class_names[label]} {score:.2f}",
+                  fill=colour)
+    return np.asarray(picture)
 
 
-def _num_classes(params) -> int:
-    """Classes of a segmentation model from its last layer (the output width of the last-named
-    kernel: score / upscore / head)."""
-    for name in ("upscore", "score", "head"):
-        if name in params:
-            leaf = jax.tree.leaves(params[name])[0]
-            return int(leaf.shape[-1])
-    raise ValueError("params: expected a segmentation model with an 'upscore', 'score' or "
-                     f"'head' layer, got {sorted(params)}")
-
-
-def evaluate_boundary(config, workdir: str, tolerance: int = 2) -> dict[str, float]:
-    """Boundary precision/recall/F (and mIoU) of the run in `workdir` on its test split."""
-    from jaxvision.data import ExampleTransform, eval_batches
-    from jaxvision.metrics.boundary import boundary_counts, boundary_f_score
-    from jaxvision.metrics.segmentation import confusion_matrix, segmentation_scores
-    from jaxvision.tasks import get_task
-    from jaxvision.train.loop import load_data
-
-    splits = load_data(config)
-    task = get_task(config.task, splits.class_names, **config.task_kwargs)
-    variables, step = load_variables(workdir)
-    model = build_model(config, task.num_classes)
-    transform = ExampleTransform(("image", "segmentation"), config.data.max_boxes,
-                                 random_flip=False, seed=0)
-    apply = jax.jit(lambda v, x: jnp.argmax(model.apply(v, x, train=False)[0], -1))
-    counts, confusion = np.zeros(4, np.int64), 0
-    for batch in eval_batches(splits.test, transform, global_batch=config.train.eval_batch_size):
-        pred = np.asarray(apply(variables, batch["image"]))
-        keep = np.asarray(batch.get("example_valid", np.ones(len(pred), bool)), bool)
-        labels = np.asarray(batch["segmentation"])[keep]
-        counts += boundary_counts(labels, pred[keep], tolerance)
-        confusion = confusion + np.asarray(confusion_matrix(labels, pred[keep],
-                                                            task.num_classes))
-    return {"step": step, **segmentation_scores(confusion, task.class_names),
-            **boundary_f_score(counts)}
+def render(trainer, image: np.ndarray, predictions: dict, alpha: float = 0.5) -> tuple:
+    """(picture uint8 [H, W, 3], a one-line summary) for the task's predictions of `image`."""
+    names = trainer.task.class_names
+    if "logits" in predictions:
+        probs = np.asarray(jax.nn.softmax(predictions["logits"]))
+        top = np.argsort(-probs, kind="stable")[:5]
+        picture = Image.fromarray(image)
+        ImageDraw.Draw(picture).text((2, 1), f"{names[top[0]]} {probs[top[0]]:.2f}",
+                                     fill=(255, 255, 255))
+        summary = ", ".join(f"{names[k]} {probs[k]:.3f}" for k in top)
+        return np.asarray(picture), summary
+    if "classes" in predictions:
+        mask = predictions["classes"]
+        counts = np.bincount(mask.ravel(), minlength=len(names))
+        summary = "pixels: " + ", ".join(f"{n} {c}" for n, c in zip(names, counts, strict=True))
+        return overlay(image, mask, alpha), summary
+    picture = draw_detections(image, predictions, names, alpha)
+    keep = np.asarray(predictions["valid"], bool)
+    summary = ", ".join(f"{names[label]} {score:.2f}" for label, score in
+                        zip(predictions["labels"][keep], predictions["scores"][keep], strict=True))
+    return picture, f"{int(keep.sum())} detections: {summary}"
 
 
 def main(argv=None):
     import argparse
-    import importlib.util
     import json
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -146,28 +128,35 @@ def main(argv=None):
     parser.add_argument("--workdir", required=True, help="the training run's workdir")
     parser.add_argument("--image", help="input image (any format PIL reads)")
     parser.add_argument("--out", help="output PNG")
-    parser.add_argument("--alpha", type=float, default=0.5)
-    parser.add_argument("--size", type=int, default=None,
-                        help="resize to size x size first (default data.image_size; 0: keep)")
-    parser.add_argument("--eval_boundary", action="store_true",
-                        help="print test mIoU and boundary F-score as JSON instead")
-    parser.add_argument("--tolerance", type=int, default=2,
-                        help="boundary match distance in pixels for --eval_boundary")
+    parser.add_argument("--alpha", type=float, default=0.5, help="mask opacity")
+    parser.add_argument("--eval", action="store_true",
+                        help="print the test split's metrics as JSON instead")
     args = parser.parse_args(argv)
-    spec = importlib.util.spec_from_file_location("jaxvision_predict_config", args.config)
+    if not args.eval and (not args.image or not args.out):
+        parser.error("--image and --out are required (or --eval)")
+    config = load_config(args.config)
+    trainer, state = load_run(config, args.workdir)
+    if args.eval:
+        step = int(trainer.parallel.to_host(state.step))
+        print(json.dumps({"step": step, **trainer.evaluate(state, step)}))
+        return
+    image = np.asarray(Image.open(args.image).convert("RGB"), np.uint8)
+    seen, predictions = predict_image(trainer, state, image)
+    picture, summary = render(trainer, seen, predictions, args.alpha)
+    Image.fromarray(picture).save(args.out)
+    print(f"wrote {args.out}: {summary}")
+
+
+def load_config(path: str):
+    """`get_config()` of the config file at `path`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("jaxvision_predict_config", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config = module.get_config()
-    if args.eval_boundary:
-        print(json.dumps(evaluate_boundary(config, args.workdir, args.tolerance)))
-        return
-    if not args.image or not args.out:
-        parser.error("--image and --out are required (or --eval_boundary)")
-    mask = predict_file(config, args.workdir, args.image, args.out, alpha=args.alpha,
-                        size=args.size)
-    counts = np.bincount(mask.ravel())
-    print(f"wrote {args.out}: class pixel counts {dict(enumerate(counts.tolist()))}")
+    return module.get_config()
 
 
 if __name__ == "__main__":
     main()
+

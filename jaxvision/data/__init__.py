@@ -1,8 +1,9 @@
-"""Datasets (the synthetic `shapes` TFDS builder), host transforms and grain pipelines."""
+"""Datasets (the synthetic `shapes` TFDS builder, folder / COCO builders, the TFDS catalogue),
+host transforms driven by field kind, and grain pipelines."""
 
-from jaxvision.data.pipeline import ExampleTransform, eval_batches, train_dataset
+from jaxvision.data.pipeline import ExampleTransform, eval_batches, make_transforms, train_dataset
 from jaxvision.data.shapes import Shapes, shapes_builder
 from jaxvision.data.sources import DatasetSplits, load_splits
 
 __all__ = ["DatasetSplits", "ExampleTransform", "Shapes", "eval_batches", "load_splits",
-           "shapes_builder", "train_dataset"]
+           "make_transforms", "shapes_builder", "train_dataset"]

@@ -12,6 +12,11 @@ folders every `holdout`-th image (sorted by name) is a test image. Images are re
 array_record like `shapes`, with no TensorFlow. The builder's config name hashes the root path
 and every file's name, size and modification time, so changed data is prepared anew.
 
+Bad input: an image that cannot be read raises ValueError naming the file (or, with
+`skip_bad_images=True`, is left out and listed in the dataset's metadata `skipped_images`); a
+mask with no image is an error. TFDS prepares into a temporary folder and renames it when done,
+so a failed preparation leaves nothing a later run would read.
+
     python train.py --config configs/unet.py --config.dataset=folder:/path/to/root
 """
 
@@ -24,7 +29,10 @@ import re
 
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
 from PIL import Image
+
+from jaxvision.data.images import BadImageError, read_rgb
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 IGNORE = 255
@@ -45,6 +53,14 @@ def _pairs(directory: str) -> list[tuple[str, str]]:
         if not os.path.isfile(mask):
             raise ValueError(f"folder dataset mask: expected {mask} for image {name}, not found")
         pairs.append((os.path.join(images_dir, name), mask))
+    stems = {os.path.splitext(os.path.basename(image))[0] for image, _ in pairs}
+    orphans = sorted(name for name in os.listdir(masks_dir)
+                     if name.lower().endswith(".png") and os.path.splitext(name)[0] not in stems)
+    if orphans:
+        stem = os.path.splitext(orphans[0])[0]
+        raise ValueError(f"folder dataset mask {os.path.join(masks_dir, orphans[0])}: expected "
+                         f"an image {stem}.png|jpg|jpeg in {images_dir}, found none "
+                         f"({len(orphans)} mask(s) without an image)")
     if not pairs:
         raise ValueError(f"folder dataset: expected images {IMAGE_EXTENSIONS} in {images_dir}, "
                          "found none")
@@ -65,8 +81,14 @@ def split_pairs(root: str, holdout: int = 8) -> dict[str, list[tuple[str, str]]]
 
 
 def read_mask(path: str) -> np.ndarray:
-    """uint8 [H, W] class indices from a single-channel PNG."""
-    mask = Image.open(path)
+    """uint8 [H, W] class indices from a single-channel PNG (ValueError naming an unreadable
+    file)."""
+    try:
+        mask = Image.open(path)
+        mask.load()
+    except Exception as error:
+        raise BadImageError(f"folder dataset mask {path}: expected a readable PNG, got "
+                            f"{type(error).__name__}: {error}") from error
     if mask.mode not in ("L", "P"):
         raise ValueError(f"folder dataset mask {path}: expected a single-channel PNG "
                          f"(mode L or P) of class indices, got mode {mask.mode}")
@@ -89,7 +111,7 @@ def class_names(root: str, splits: dict) -> tuple[str, ...]:
 
 def load_example(image_path: str, mask_path: str, size: int, num_classes: int) -> dict:
     """{'image': uint8 [size, size, 3], 'segmentation': uint8 [size, size]} (255: ignore)."""
-    image = Image.open(image_path).convert("RGB")
+    image = Image.fromarray(read_rgb(image_path))
     mask = read_mask(mask_path)
     if mask.shape != (image.height, image.width):
         raise ValueError(f"folder dataset mask {mask_path}: expected size "
@@ -109,6 +131,7 @@ class FolderConfig(tfds.core.BuilderConfig):
     root: str = ""
     image_size: int = 64
     holdout: int = 8
+    skip_bad_images: bool = False
 
 
 class SegmentationFolder(tfds.core.GeneratorBasedBuilder):
@@ -126,22 +149,35 @@ class SegmentationFolder(tfds.core.GeneratorBasedBuilder):
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict({"image": tensor((s, s, 3)),
                                                  "segmentation": tensor((s, s))}),
-            description=f"Segmentation folder {self.builder_config.root}")
+            description=f"Segmentation folder {self.builder_config.root}",
+            metadata=tfds.core.MetadataDict())
 
     def _split_generators(self, dl_manager):
         del dl_manager
         cfg = self.builder_config
         splits = split_pairs(cfg.root, cfg.holdout)
         k = len(class_names(cfg.root, splits))
-        return {name: self._generate_examples(pairs, k) for name, pairs in splits.items()}
+        self.info.metadata["skipped_images"] = {}
+        return {name: self._generate_examples(pairs, k, name) for name, pairs in splits.items()}
 
-    def _generate_examples(self, pairs, num_classes):
+    def _generate_examples(self, pairs, num_classes, split):
+        skipped = []
         for index, (image, mask) in enumerate(pairs):
-            yield index, load_example(image, mask, self.builder_config.image_size, num_classes)
+            try:
+                example = load_example(image, mask, self.builder_config.image_size, num_classes)
+            except BadImageError as error:
+                if not self.builder_config.skip_bad_images:
+                    raise
+                logging.warning("folder dataset: skipping %s", error)
+                skipped.append(image)
+                continue
+            yield index, example
+        self.info.metadata["skipped_images"][split] = skipped
 
 
 def folder_builder(root: str, *, image_size: int = 64, holdout: int = 8,
-                   data_dir: str | None = None) -> tuple[SegmentationFolder, tuple[str, ...]]:
+                   skip_bad_images: bool = False, data_dir: str | None = None
+                   ) -> tuple[SegmentationFolder, tuple[str, ...]]:
     """(builder, foreground class names) for the folder `root`; prepare with
     `builder.download_and_prepare()`."""
     root = os.path.abspath(os.path.expanduser(root))
@@ -157,6 +193,9 @@ def folder_builder(root: str, *, image_size: int = 64, holdout: int = 8,
             digest.update(f"{os.path.relpath(path, root)}:{st.st_size}:{st.st_mtime_ns}".encode())
     base = re.sub(r"[^A-Za-z0-9_]", "_", os.path.basename(root))[:40] or "root"
     name = f"{base}_{digest.hexdigest()[:10]}_s{image_size}_h{holdout}"
-    config = FolderConfig(name=name, root=root, image_size=image_size, holdout=holdout)
+    if skip_bad_images:
+        name += "_skipbad"
+    config = FolderConfig(name=name, root=root, image_size=image_size, holdout=holdout,
+                          skip_bad_images=skip_bad_images)
     builder = SegmentationFolder(config=config, data_dir=data_dir, file_format="array_record")
     return builder, class_names(root, splits)

@@ -1,9 +1,27 @@
-"""grain input pipelines over TFDS data sources.
+"""grain input pipelines over TFDS data sources, and the per-example transform.
 
-Train: global shuffle (a new permutation each epoch) -> repeat -> transform (flip drawn from
-`(seed, global index)`) -> this process's slice of every global batch -> batch. The global batch is
-the same whatever the number of processes, so a 2-host run sees the data a 1-host run sees.
-Eval: source order, the last batch padded, `example_valid` marking real examples.
+Train: global shuffle (a new permutation each epoch) -> repeat -> transform (randomness drawn from
+`(seed, global index, k)`) -> this process's slice of every global batch -> batch. The global
+batch is the same whatever the number of processes, so a 2-host run sees the data a 1-host run
+sees. Eval: source order, the last batch padded, `example_valid` marking real examples.
+
+The detection example (what a task asking for `boxes`, `labels`, `masks` or `iscrowd` receives;
+a contract the detection tasks rely on):
+
+    image             float32 [H, W, 3]  normalised (ImageNet mean/std), padded to the static size
+    boxes             float32 [max_boxes, 4] xyxy absolute pixels of the transformed image
+    labels            int32   [max_boxes]  dataset label + 1; 0 = background / padding
+    boxes_valid       bool    [max_boxes]
+    iscrowd           bool    [max_boxes]
+    difficult         bool    [max_boxes]  only when the source has it (VOC)
+    masks             uint8   [max_boxes, H, W]  only when the task asks for 'masks'
+    image_id          int32   []   the source's id (COCO image id), else the source index
+    orig_size         int32   [2]  original (height, width)
+    image_size        int32   [2]  (height, width) of the resized content before padding
+    num_dropped_boxes int32   []   boxes dropped by a crop, for having no area, or by max_boxes
+
+Classification (`image`, `label`) and segmentation (`image`, `segmentation`) examples carry only
+the fields asked for.
 """
 
 from __future__ import annotations
@@ -15,18 +33,34 @@ import grain
 import jax
 import numpy as np
 
-from jaxvision.data import transforms
+from jaxvision.data import augment, transforms
 
-ALL_FIELDS = ("image", "segmentation", "masks", "boxes", "labels", "label")
+ALL_FIELDS = ("image", "segmentation", "masks", "boxes", "labels", "iscrowd", "label",
+              "image_id")
+BOX_REQUEST = frozenset({"boxes", "labels", "masks", "iscrowd"})
+RESIZE_MODES = ("none", "fixed", "min_max")
+CROPS = ("none", "random_resized", "center")
+# stream k of np.random.default_rng([seed, index, k]); the flip keeps (seed, index)
+_PAD_CROP, _PHOTOMETRIC, _ZOOM_OUT, _IOU_CROP, _RESIZED_CROP = 1, 2, 3, 4, 5
 
 
 @dataclasses.dataclass(frozen=True)
 class ExampleTransform:
-    """Turns a raw example into model input: the requested fields, normalised, flipped, padded.
+    """Turns a raw example into model input: the requested fields, augmented, resized,
+    normalised and padded to static shapes (see the module docstring for the detection example).
 
-    `random_crop_padding > 0`: zero-pad by that many pixels and crop back to the input size at an
-    offset drawn from `(seed, index, 1)` (the flip draws from `(seed, index)`, so turning the crop
-    on does not change which examples are flipped). Not for box fields.
+    In order: photometric distortion, zoom-out, min-IoU crop (SSD; detection), ImageNet crop
+    (`crop`: 'random_resized' to `image_size` for training, 'center' = resize to image_size /
+    0.875 then centre crop), horizontal flip, pad-and-random-crop (`random_crop_padding > 0`,
+    not for boxes), resize (`resize`: 'none'; 'fixed' to fixed_size x fixed_size, SSD 300 / YOLO
+    416; 'min_max' torchvision GeneralizedRCNNTransform's rule with min_size / max_size),
+    normalisation, padding to the static size (bottom/right; 'min_max': a square of side
+    `pad_size` or ceil(max_size / size_divisible) * size_divisible; 'none' / 'fixed': `pad_size`
+    when > 0), then boxes with no area are dropped and the rest padded to `max_boxes`.
+
+    Randomness: the flip draws from `default_rng([seed, index])`, every other step k from
+    `default_rng([seed, index, k])`, so turning one on changes no other draw. `eval()` gives the
+    matching transform without randomness.
     """
 
     fields: Sequence[str] = ("image", "segmentation")
@@ -34,6 +68,18 @@ class ExampleTransform:
     random_flip: bool = False
     seed: int = 0
     random_crop_padding: int = 0
+    photometric_distort: bool = False
+    zoom_out: bool = False
+    zoom_out_max: float = 4.0
+    min_iou_crop: bool = False
+    crop: str = "none"
+    image_size: int = 224
+    resize: str = "none"
+    min_size: int = 800
+    max_size: int = 1333
+    size_divisible: int = 32
+    fixed_size: int = 300
+    pad_size: int = 0
 
     def __post_init__(self):
         unknown = set(self.fields) - set(ALL_FIELDS)
@@ -43,26 +89,155 @@ class ExampleTransform:
         if self.random_crop_padding < 0:
             raise ValueError(f"data.random_crop_padding: expected an integer >= 0, got "
                              f"{self.random_crop_padding}")
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"data.resize: expected one of {RESIZE_MODES}, got {self.resize!r}")
+        if self.crop not in CROPS:
+            raise ValueError(f"data.crop: expected one of {CROPS}, got {self.crop!r}")
+        for name in ("max_boxes", "min_size", "max_size", "size_divisible", "fixed_size",
+                     "image_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"data.{name}: expected a positive integer, got "
+                                 f"{getattr(self, name)}")
+        if self.pad_size < 0:
+            raise ValueError(f"data.pad_size: expected an integer >= 0, got {self.pad_size}")
+        if self.zoom_out_max < 1:
+            raise ValueError(f"data.zoom_out_max: expected >= 1, got {self.zoom_out_max}")
+        if self.is_detection and self.crop != "none":
+            raise ValueError(f"data.crop: expected 'none' for box fields, got {self.crop!r}")
+        if self.is_detection and self.random_crop_padding:
+            raise ValueError(f"data.random_crop_padding: expected 0 for box fields (use "
+                             f"min_iou_crop), got {self.random_crop_padding}")
+
+    @property
+    def is_detection(self) -> bool:
+        return bool(set(self.fields) & BOX_REQUEST)
+
+    @property
+    def static_size(self) -> tuple[int, int] | None:
+        """(H, W) every output image has when the transform fixes it, else None (the input's)."""
+        if self.resize == "min_max":
+            side = self.pad_size or transforms.static_pad_size(self.max_size, self.size_divisible)
+            return side, side
+        if self.pad_size:
+            return self.pad_size, self.pad_size
+        if self.resize == "fixed":
+            return self.fixed_size, self.fixed_size
+        if self.crop != "none":
+            return self.image_size, self.image_size
+        return None
+
+    def eval(self) -> ExampleTransform:
+        """The evaluation transform: the same fields, resize and padding, no randomness (a
+        random-resized crop becomes the resize + centre crop)."""
+        return dataclasses.replace(
+            self, random_flip=False, random_crop_padding=0, photometric_distort=False,
+            zoom_out=False, min_iou_crop=False,
+            crop="center" if self.crop == "random_resized" else self.crop)
+
+    def _rng(self, index: int, stream: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, index, stream])
 
     def __call__(self, example: dict, index: int) -> dict[str, np.ndarray]:
         wanted = set(self.fields)
-        if wanted & {"boxes", "labels", "masks"}:
-            wanted |= {"boxes", "labels"}
+        detection = self.is_detection
+        if detection:
+            wanted |= {"boxes", "labels", "iscrowd", "difficult", "image_id", "orig_size"}
+        source = example
         example = {k: np.asarray(v) for k, v in example.items() if k in wanted}
+        dropped = 0
+        if detection:
+            example = _detection_defaults(example, source, index, self.fields)
+        if self.photometric_distort:
+            params = augment.photometric_params(self._rng(index, _PHOTOMETRIC))
+            example["image"] = augment.photometric_distort(example["image"], params)
+        if self.zoom_out:
+            params = augment.zoom_out_params(self._rng(index, _ZOOM_OUT),
+                                             *example["image"].shape[:2], self.zoom_out_max)
+            example = augment.zoom_out(example, params)
+        if self.min_iou_crop and detection:
+            params = augment.min_iou_crop_params(self._rng(index, _IOU_CROP), example["boxes"],
+                                                 *example["image"].shape[:2])
+            if params is not None:
+                top, left, h, w, inside = params
+                dropped += int((~inside).sum())
+                example = transforms.crop(transforms.select_boxes(example, inside), top, left,
+                                          h, w)
+        if self.crop == "random_resized":
+            example["image"] = augment.imagenet_train_crop(
+                example["image"], self.image_size, self._rng(index, _RESIZED_CROP))
+        elif self.crop == "center":
+            example["image"] = augment.imagenet_eval_crop(example["image"], self.image_size)
         if self.random_flip and np.random.default_rng([self.seed, index]).random() < 0.5:
             example = transforms.hflip(example)
         if self.random_crop_padding:
             p = self.random_crop_padding
-            offset = np.random.default_rng([self.seed, index, 1]).integers(0, 2 * p + 1, size=2)
+            offset = self._rng(index, _PAD_CROP).integers(0, 2 * p + 1, size=2)
             example = transforms.pad_and_crop(example, p, (int(offset[0]), int(offset[1])))
-        if "boxes" in example:
-            example = transforms.pad_instances(example, self.max_boxes)
+        example = self._resize(example)
+        content = example["image"].shape[:2]
         example["image"] = transforms.normalise(example["image"])
+        if self.static_size is not None and self.static_size != content:
+            example = transforms.place(example, self.static_size, 0, 0, fill=0.0)
         if "segmentation" in example:
             example["segmentation"] = example["segmentation"].astype(np.int32)
         if "label" in example:
             example["label"] = example["label"].astype(np.int32)
+        if detection:
+            example, empty = transforms.drop_empty(example)
+            dropped += empty + max(len(example["boxes"]) - self.max_boxes, 0)
+            example = transforms.pad_instances(example, self.max_boxes)
+            example["image_size"] = np.asarray(content, np.int32)
+            example["num_dropped_boxes"] = np.int32(dropped)
+        elif "image_id" in example:
+            example["image_id"] = example["image_id"].astype(np.int32)
         return example
+
+    def _resize(self, example: dict) -> dict:
+        height, width = example["image"].shape[:2]
+        if self.resize == "fixed":
+            size = (self.fixed_size, self.fixed_size)
+        elif self.resize == "min_max":
+            size = transforms.min_max_size(height, width, self.min_size, self.max_size)
+        else:
+            return example
+        return transforms.resize(example, size) if size != (height, width) else example
+
+
+def _detection_defaults(example: dict, source: dict, index: int, wanted=()) -> dict:
+    """Fills what a box example needs and its source may lack: labels, iscrowd (False),
+    image_id (the index), orig_size (the image's size); checks the box array's shape."""
+    boxes = np.asarray(example.get("boxes", np.zeros((0, 4), np.float32)), np.float32)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes: expected [N, 4] xyxy, got shape {boxes.shape}")
+    n = len(boxes)
+    example["boxes"] = boxes.reshape(n, 4)
+    example["labels"] = np.asarray(example.get("labels", np.zeros(n)), np.int64).reshape(n)
+    example["iscrowd"] = np.asarray(example.get("iscrowd", np.zeros(n)), bool).reshape(n)
+    if "difficult" in example:
+        example["difficult"] = np.asarray(example["difficult"], bool).reshape(n)
+    if "masks" in wanted and "masks" not in example:
+        raise ValueError("masks: expected instance masks [N, H, W] in the source's examples (the "
+                         f"task asks for them), got fields {sorted(source)}")
+    if "masks" in example and example["masks"].shape[0] != n:
+        raise ValueError(f"masks: expected one per box ({n}), got {example['masks'].shape[0]}")
+    example["image_id"] = np.int32(source.get("image_id", index))
+    example["orig_size"] = np.asarray(source.get("orig_size", example["image"].shape[:2]),
+                                      np.int32)
+    return example
+
+
+def make_transforms(config, fields: Sequence[str]) -> tuple[ExampleTransform, ExampleTransform]:
+    """(train, eval) transforms for the task `fields` from `config.data` and `config.seed`;
+    the eval one is `train.eval()`."""
+    d = config.data
+    train = ExampleTransform(
+        tuple(fields), d.max_boxes, random_flip=d.random_flip, seed=config.seed,
+        random_crop_padding=d.random_crop_padding, photometric_distort=d.photometric_distort,
+        zoom_out=d.zoom_out, zoom_out_max=d.zoom_out_max, min_iou_crop=d.min_iou_crop,
+        crop=d.crop, image_size=d.image_size, resize=d.resize, min_size=d.min_size,
+        max_size=d.max_size, size_divisible=d.size_divisible, fixed_size=d.fixed_size,
+        pad_size=d.pad_size)
+    return train, train.eval()
 
 
 class _ProcessSlice(grain.MapDataset):

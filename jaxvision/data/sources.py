@@ -1,92 +1,183 @@
-"""Dataset sources by name: random-access TFDS data sources plus what a task needs to know."""
+"""Dataset sources by name: a table of builder functions, each returning random-access train and
+test sources plus what a task needs to know.
+
+`config.dataset` picks the table entry: `shapes`, `folder:<root>`, `coco:<root>`,
+`oxford_iiit_pet`, `voc2007`, `voc2012`, `coco2017`, `imagenet2012`. The generic fields
+(`data.image_size`, `data.data_dir`, `data.skip_bad_images`) are read by every entry that uses
+them; an entry's own settings come from `data.builders.<entry>` (e.g. `data.builders.shapes.
+num_train`, `data.builders.folder.holdout`, `data.builders.coco.masks`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import types
+from collections.abc import Callable
 from typing import Any
 
+from jaxvision.data.catalog import CATALOG, catalog_sources
 from jaxvision.data.shapes import CLASS_NAMES, shapes_builder
 
-DATASETS = ("shapes", "imagenet2012", "oxford_iiit_pet", "folder:<root>")
-# Catalog datasets that need TensorFlow (the `[tf]` extra) and a prepared TFDS copy.
-CATALOG = {"imagenet2012": "manual download of ILSVRC2012_img_{train,val}.tar into "
-                           "<data_dir>/downloads/manual, then `tfds build imagenet2012 "
-                           "--data_dir <data_dir> --file_format array_record`"}
+DATASETS = ("shapes", "folder:<root>", "coco:<root>", "oxford_iiit_pet", *CATALOG)
+# entry -> its settings in data.builders.<entry> and their defaults
+BUILDER_DEFAULTS = {
+    "shapes": dict(num_train=2000, num_test=256, min_shapes=1, max_shapes=3, min_extent=0.2,
+                   max_extent=0.45, seed=0),
+    "folder": dict(holdout=8),
+    "coco": dict(masks=True),
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSplits:
-    """Random-access train and test sources (`len`, `[i]` -> dict of numpy) and their metadata."""
+    """Random-access train and test sources (`len`, `[i]` -> dict of numpy) and their metadata.
+
+    class_names: foreground class names (dataset label k is class_names[k]); image_size: the
+    size images are stored at (0: they vary); label_map: dataset label -> the source's own
+    category id (COCO) or None; skipped_images: {split: [file, ...]} left out by
+    `data.skip_bad_images`; info: anything else the source knows (a dict).
+    """
 
     train: Any
     test: Any
     class_names: tuple[str, ...]
     image_size: int
+    label_map: tuple[int, ...] | None = None
+    skipped_images: dict = dataclasses.field(default_factory=dict)
+    info: dict = dataclasses.field(default_factory=dict)
 
 
-def load_splits(name: str, data_cfg, *, prepare: bool = True) -> DatasetSplits:
-    """Builds (once, on first use) and opens the dataset `name` configured by `data_cfg` (the
-    `config.data` fields, as a ConfigDict or namespace; `~` in `data_dir` is expanded)."""
-    fields = data_cfg.to_dict() if hasattr(data_cfg, "to_dict") else dict(vars(data_cfg))
-    data_cfg = types.SimpleNamespace(**fields)
-    data_cfg.data_dir = os.path.expanduser(data_cfg.data_dir)
-    if name in CATALOG:
-        _catalog_unavailable(name, data_cfg)
-    if name == "oxford_iiit_pet" or name.startswith("folder:"):
-        return _segmentation_splits(name, data_cfg, prepare)
-    if name != "shapes":
-        raise ValueError(f"dataset: expected one of {DATASETS}, got {name!r}")
-    builder = shapes_builder(
-        image_size=data_cfg.image_size, num_train=data_cfg.num_train,
-        num_test=data_cfg.num_test, min_shapes=data_cfg.min_shapes,
-        max_shapes=data_cfg.max_shapes, min_extent=data_cfg.min_extent,
-        max_extent=data_cfg.max_extent, seed=data_cfg.seed, data_dir=data_cfg.data_dir,
-    )
+class WithImageIds:
+    """A source whose examples gain `image_id` = their index (when they have none)."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index):
+        example = self.base[index]
+        if "image_id" not in example:
+            example = {**example, "image_id": int(index)}
+        return example
+
+    def __repr__(self) -> str:
+        return f"WithImageIds({self.base!r})"
+
+
+def _namespace(cfg) -> types.SimpleNamespace:
+    fields = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(vars(cfg))
+    return types.SimpleNamespace(**fields)
+
+
+def builder_kwargs(entry: str, data_cfg) -> dict:
+    """`data.builders.<entry>` over the entry's defaults; an unknown key is a ValueError."""
+    defaults = BUILDER_DEFAULTS.get(entry, {})
+    builders = getattr(data_cfg, "builders", None) or {}
+    given = builders.get(entry, {}) if isinstance(builders, dict) else getattr(builders, entry, {})
+    given = given.to_dict() if hasattr(given, "to_dict") else dict(given or {})
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise ValueError(f"data.builders.{entry}: expected keys among {sorted(defaults)}, got "
+                         f"{sorted(unknown)}")
+    return {**defaults, **given}
+
+
+def _shapes(arg: str, data, prepare: bool) -> DatasetSplits:
+    del arg
+    kw = builder_kwargs("shapes", data)
+    try:
+        builder = shapes_builder(image_size=data.image_size, data_dir=data.data_dir, **kw)
+    except ValueError as error:  # name the config field
+        raise ValueError("config.data.builders." + str(error).replace("shapes ", "shapes.", 1)
+                         ) from error
     if prepare:
         builder.download_and_prepare()
-    return DatasetSplits(
-        train=builder.as_data_source(split="train"),
-        test=builder.as_data_source(split="test"),
-        class_names=CLASS_NAMES,
-        image_size=data_cfg.image_size,
-    )
+    return DatasetSplits(train=WithImageIds(builder.as_data_source(split="train")),
+                         test=WithImageIds(builder.as_data_source(split="test")),
+                         class_names=CLASS_NAMES, image_size=data.image_size)
 
 
-def _catalog_unavailable(name: str, data_cfg) -> None:
-    """Raises a ValueError saying what dataset `name` needs (the ImageNet input path -- decode,
-    random-resized crop to data.image_size -- is not implemented yet)."""
-    try:
-        import tensorflow  # noqa: F401
-
-        have_tf = True
-    except ImportError:
-        have_tf = False
-    needs = [] if have_tf else ["`pip install -e '.[tf]'` (TensorFlow, to prepare it)"]
-    needs.append(f"a prepared TFDS {name} in data.data_dir={data_cfg.data_dir!r} ({CATALOG[name]})")
-    needs.append("the decode + random-resized-crop input path for it, not implemented yet")
-    raise ValueError(f"dataset={name!r}: expected a prepared catalog dataset; it needs "
-                     + "; ".join(needs))
-
-
-def _segmentation_splits(name: str, data_cfg, prepare: bool) -> DatasetSplits:
-    """`oxford_iiit_pet` (trimap -> background/pet/ignore) or `folder:<root>` (images + PNG
-    masks; see jaxvision.data.folder), resized to data.image_size."""
-    if name == "oxford_iiit_pet":
-        from jaxvision.data.pets import CLASS_NAMES as PET_CLASSES
-        from jaxvision.data.pets import pet_sources
-
-        sources = pet_sources(data_cfg.data_dir, data_cfg.image_size)
-        return DatasetSplits(train=sources["train"], test=sources["test"],
-                             class_names=PET_CLASSES, image_size=data_cfg.image_size)
+def _folder(root: str, data, prepare: bool) -> DatasetSplits:
     from jaxvision.data.folder import folder_builder
 
-    root = name.split(":", 1)[1]
-    builder, names = folder_builder(root, image_size=data_cfg.image_size,
-                                    data_dir=data_cfg.data_dir)
+    builder, names = folder_builder(root, image_size=data.image_size, data_dir=data.data_dir,
+                                    skip_bad_images=bool(getattr(data, "skip_bad_images", False)),
+                                    **builder_kwargs("folder", data))
     if prepare:
         builder.download_and_prepare()
     return DatasetSplits(train=builder.as_data_source(split="train"),
                          test=builder.as_data_source(split="test"),
-                         class_names=names, image_size=data_cfg.image_size)
+                         class_names=names, image_size=data.image_size,
+                         skipped_images=_skipped(builder))
+
+
+def _coco(root: str, data, prepare: bool) -> DatasetSplits:
+    from jaxvision.data.coco import CocoSource, coco_builder
+
+    builder = coco_builder(root, data_dir=data.data_dir,
+                           skip_bad_images=bool(getattr(data, "skip_bad_images", False)),
+                           **builder_kwargs("coco", data))
+    if prepare:
+        builder.download_and_prepare()
+    meta = builder.info.metadata or {}
+    return DatasetSplits(train=CocoSource(builder.as_data_source(split="train")),
+                         test=CocoSource(builder.as_data_source(split="test")),
+                         class_names=tuple(meta.get("class_names", ())), image_size=0,
+                         label_map=tuple(meta.get("label_map", ())),
+                         skipped_images=_skipped(builder),
+                         info={"root": builder.builder_config.root})
+
+
+def _skipped(builder) -> dict:
+    meta = builder.info.metadata or {}
+    return {k: list(v) for k, v in dict(meta.get("skipped_images", {})).items()}
+
+
+def _pets(arg: str, data, prepare: bool) -> DatasetSplits:
+    del arg, prepare
+    from jaxvision.data.pets import CLASS_NAMES as PET_CLASSES
+    from jaxvision.data.pets import pet_sources
+
+    sources = pet_sources(data.data_dir, data.image_size)
+    return DatasetSplits(train=sources["train"], test=sources["test"],
+                         class_names=PET_CLASSES, image_size=data.image_size)
+
+
+def _catalog(name: str) -> Callable:
+    def build(arg: str, data, prepare: bool) -> DatasetSplits:
+        del arg, prepare  # catalogue datasets are prepared with `tfds build` (the [tf] extra)
+        sources, names = catalog_sources(name, data.data_dir)
+        return DatasetSplits(train=sources["train"], test=sources["test"], class_names=names,
+                             image_size=0, info={"tfds_name": CATALOG[name][0]})
+    return build
+
+
+# table name -> builder(argument after ':', data config namespace, prepare) -> DatasetSplits
+TABLE: dict[str, Callable] = {"shapes": _shapes, "folder": _folder, "coco": _coco,
+                              "oxford_iiit_pet": _pets,
+                              **{name: _catalog(name) for name in CATALOG}}
+NEEDS_ROOT = ("folder", "coco")
+
+
+def parse_dataset(name: str) -> tuple[str, str]:
+    """'coco:/data/x' -> ('coco', '/data/x'); ValueError for an unknown entry or a missing root."""
+    entry, _, arg = name.partition(":")
+    if entry not in TABLE:
+        raise ValueError(f"dataset: expected one of {DATASETS}, got {name!r}")
+    if (entry in NEEDS_ROOT) != bool(arg):
+        want = f"{entry}:<root>" if entry in NEEDS_ROOT else entry
+        raise ValueError(f"dataset: expected {want!r}, got {name!r}")
+    return entry, arg
+
+
+def load_splits(name: str, data_cfg, *, prepare: bool = True) -> DatasetSplits:
+    """Builds (once, on first use) and opens the dataset `name` configured by `data_cfg` (the
+    `config.data` fields, as a ConfigDict or namespace; `~` in `data_dir` is expanded; the
+    entry's own settings in `data_cfg.builders.<entry>`)."""
+    entry, arg = parse_dataset(name)
+    data = _namespace(data_cfg)
+    data.data_dir = os.path.expanduser(data.data_dir)
+    return TABLE[entry](arg, data, prepare)

@@ -67,39 +67,3 @@ def boundary_f_score(counts) -> dict[str, float]:
     recall = mt / t if t else 0.0
     f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"boundary_precision": precision, "boundary_recall": recall, "boundary_f": f}
-
-
-def boundary_counts_jax(labels, predictions, tolerance: int = 2, valid=None):
-    """Jittable `boundary_counts` for `task.eval_stats`: int32 [4] summed over the batch.
-
-    labels, predictions: int [B, H, W]; valid: optional bool [B] (padding examples False).
-    Counts add across batches (`jax.tree.map(jnp.add, ...)`); finish with `boundary_f_score`.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    def edges(m):
-        dy = m[:, 1:, :] != m[:, :-1, :]
-        dx = m[:, :, 1:] != m[:, :, :-1]
-        e = jnp.zeros(m.shape, bool)
-        e = e.at[:, 1:, :].max(dy).at[:, :-1, :].max(dy)
-        return e.at[:, :, 1:].max(dx).at[:, :, :-1].max(dx)
-
-    def dilate(e):
-        w = 2 * tolerance + 1
-        return jax.lax.reduce_window(e, False, jax.lax.bitwise_or, (1, w, w), (1, 1, 1),
-                                     "SAME")
-
-    labels, predictions = jnp.asarray(labels), jnp.asarray(predictions)
-    if labels.shape != predictions.shape or labels.ndim != 3:
-        raise ValueError(f"labels/predictions: expected equal shapes [B, H, W], got "
-                         f"{labels.shape} and {predictions.shape}")
-    if not isinstance(tolerance, int) or tolerance < 0:
-        raise ValueError(f"tolerance: expected an integer >= 0 (pixels), got {tolerance!r}")
-    true_b, pred_b = edges(labels), edges(predictions)
-    if valid is not None:
-        keep = jnp.asarray(valid, bool)[:, None, None]
-        true_b, pred_b = true_b & keep, pred_b & keep
-    total = lambda m: jnp.sum(m, dtype=jnp.int32)
-    return jnp.stack([total(pred_b & dilate(true_b)), total(pred_b),
-                      total(true_b & dilate(pred_b)), total(true_b)])

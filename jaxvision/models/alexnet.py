@@ -32,6 +32,8 @@ class AlexNet(nn.Module):
     Dropout draws from the 'dropout' rng when `train`. `num_classes=None` stops after pool5.
     """
 
+    head_names = ("fc8",)  # class-count-dependent layers (config.init_from keeps fresh ones)
+
     num_classes: int | None = 1000
     dropout_rate: float = 0.5
     dtype: Any = jnp.float32

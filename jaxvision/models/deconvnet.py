@@ -33,6 +33,8 @@ class DeconvNet(nn.Module):
     block k's deconvolutions) and `deconv{k}` (block k's output).
     """
 
+    head_names = ("score",)  # class-count-dependent layers (config.init_from keeps fresh ones)
+
     num_classes: int = 21
     widths: tuple[int, ...] | None = None  # None: VGG16's (64, 128, 256, 512, 512)
     fc_width: int = 4096

@@ -85,6 +85,9 @@ class EfficientNet(nn.Module):
     Dropout before the classifier and stochastic depth draw from the 'dropout' rng when `train`.
     """
 
+    # class-count-dependent layers (config.init_from keeps them fresh when shapes differ)
+    head_names = ("classifier",)
+
     width_mult: float = 1.0
     depth_mult: float = 1.0
     dropout_rate: float = 0.2

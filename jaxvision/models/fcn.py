@@ -66,6 +66,9 @@ class FCN(nn.Module):
     'dropout' rng when `train`.
     """
 
+    # class-count-dependent layers (config.init_from keeps them fresh when shapes differ)
+    head_names = ("score_fr", "score_pool4", "score_pool3", "upscore2", "upscore_pool4", "upscore")
+
     num_classes: int = 21
     stride: int = 32
     backbone: str = "vgg16"

@@ -51,6 +51,8 @@ class ResNet(nn.Module):
     for 32x32 inputs): every stage then runs at 4x the resolution (stageK at stride 2**(K-2)).
     """
 
+    head_names = ("fc",)  # class-count-dependent layers (config.init_from keeps fresh ones)
+
     block: type[nn.Module]
     stage_sizes: tuple[int, ...]
     num_classes: int | None = 1000

@@ -51,6 +51,8 @@ class UNet(nn.Module):
     `features` holds the encoder maps `stage1`..`stage{depth}`, `bottleneck` and `decoder`.
     """
 
+    head_names = ("head",)  # class-count-dependent layers (config.init_from keeps fresh ones)
+
     num_classes: int = 2
     depth: int = 4
     base_width: int = 64

@@ -39,6 +39,8 @@ class VGG(nn.Module):
     (one per block) narrows the network, e.g. for FCN/DeconvNet on small images.
     """
 
+    head_names = ("fc8",)  # class-count-dependent layers (config.init_from keeps fresh ones)
+
     depth: int = 16
     widths: tuple[int, ...] = WIDTHS
     batch_norm: bool = False

@@ -15,6 +15,8 @@ from jaxvision.ops.boxes import (
     decode_boxes,
     encode_boxes,
 )
+from jaxvision.ops.kmeans import kmeans_anchors
+from jaxvision.ops.masks import paste_masks_in_image
 from jaxvision.ops.matching import match_anchors, sample_balanced
 from jaxvision.ops.nms import batched_nms, nms
 from jaxvision.ops.proposals import felzenszwalb, selective_search, sliding_windows
@@ -39,8 +41,10 @@ __all__ = [
     "clip_boxes",
     "decode_boxes",
     "encode_boxes",
+    "kmeans_anchors",
     "match_anchors",
     "sample_balanced",
+    "paste_masks_in_image",
     "batched_nms",
     "nms",
     "felzenszwalb",

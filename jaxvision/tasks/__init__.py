@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jaxvision.tasks.base import Task
 
-TASKS = ("classification", "segmentation")
+TASKS = ("classification", "segmentation", "detection")
 
 
 def get_task(name: str, class_names: tuple[str, ...], **kwargs) -> Task:
@@ -17,4 +17,8 @@ def get_task(name: str, class_names: tuple[str, ...], **kwargs) -> Task:
         from jaxvision.tasks.segmentation import SegmentationTask
 
         return SegmentationTask(class_names=("background", *class_names), **kwargs)
+    if name == "detection":
+        from jaxvision.tasks.detection import DetectionTask
+
+        return DetectionTask(class_names=("background", *class_names), **kwargs)
     raise ValueError(f"task: expected one of {TASKS}, got {name!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
+import numpy as np
 
 from jaxvision.losses import softmax_cross_entropy
 from jaxvision.metrics.classification import topk_correct, topk_counts
@@ -49,22 +50,30 @@ class ClassificationTask:
         return loss, ({"loss": loss, "top1": accuracy}, new_state)
 
     def predict(self, model, variables, batch):
-        """Eval-mode logits, float32 [B, K]."""
+        """`{'logits': float32 [B, K]}` in eval mode."""
         logits, _ = model.apply(variables, batch["image"], train=False)
-        return logits.astype(jnp.float32)
+        return {"logits": logits.astype(jnp.float32)}
 
-    def eval_stats(self, predictions, batch):
-        """Sums over valid examples: top-k correct counts, cross-entropy (unsmoothed), count."""
-        valid = batch.get("example_valid")
-        stats = topk_counts(predictions, batch["label"], TOP_K, valid)
-        losses = softmax_cross_entropy(predictions, batch["label"], reduce=False)
-        weight = 1.0 if valid is None else valid.astype(jnp.float32)
-        stats["loss_sum"] = jnp.sum(losses * weight)
-        return stats
+    def evaluator(self, output_dir=None):
+        return ClassificationEvaluator()
 
-    def summarize(self, stats):
-        """`{'top1', 'top5', 'loss'}` (top-5 means top-min(5, K)) from summed `eval_stats`."""
-        count = max(float(stats["count"]), 1.0)
-        out = {f"top{k}": float(stats[f"top{k}_correct"]) / count for k in TOP_K}
-        out["loss"] = float(stats["loss_sum"]) / count
+
+class ClassificationEvaluator:
+    """Sums of top-k correct counts and (unsmoothed) cross-entropy over the test split."""
+
+    def __init__(self):
+        self.sums = {f"top{k}_correct": 0.0 for k in TOP_K} | {"count": 0.0, "loss_sum": 0.0}
+
+    def update(self, predictions, batch):
+        logits, labels = jnp.asarray(predictions["logits"]), jnp.asarray(batch["label"])
+        counts = topk_counts(logits, labels, TOP_K)
+        counts["loss_sum"] = jnp.sum(softmax_cross_entropy(logits, labels, reduce=False))
+        for key, value in counts.items():
+            self.sums[key] += float(np.asarray(value, np.float64))
+
+    def result(self):
+        """`{'top1', 'top5', 'loss'}` (top-5 means top-min(5, K))."""
+        count = max(self.sums["count"], 1.0)
+        out = {f"top{k}": self.sums[f"top{k}_correct"] / count for k in TOP_K}
+        out["loss"] = self.sums["loss_sum"] / count
         return out

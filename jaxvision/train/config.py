@@ -9,6 +9,40 @@ PARALLEL = ("jit", "pmap")
 NONFINITE = ("stop", "skip")
 
 
+def data_config() -> ml_collections.ConfigDict:
+    """`config.data`: generic input settings, transforms, and per-dataset builder settings.
+
+    Generic: image_size (the size shapes / folder / pets images are stored at, and the ImageNet
+    crop size), data_dir (TFDS folder; `~` is expanded), skip_bad_images (folder / COCO: leave
+    out and count unreadable images instead of failing), max_boxes (box fields are padded or
+    truncated to it; the truncated count in `num_dropped_boxes`).
+
+    Transforms (jaxvision.data.pipeline.ExampleTransform; the eval transform is derived from the
+    train one with every random step off): random_flip; random_crop_padding (> 0: pad and random
+    crop back, classification); crop ('none' | 'random_resized': ImageNet RandomResizedCrop to
+    image_size, eval resize to image_size / 0.875 + centre crop); photometric_distort, zoom_out
+    (canvas up to zoom_out_max times the image), min_iou_crop (SSD's augmentations); resize
+    ('none' | 'fixed': fixed_size x fixed_size (SSD 300, YOLO 416) | 'min_max': torchvision
+    GeneralizedRCNNTransform's rule with min_size / max_size, padded to a static square of side
+    pad_size, or ceil(max_size / size_divisible) * size_divisible when pad_size is 0); pad_size
+    > 0 also pads 'none' / 'fixed' images (bottom/right) to that square.
+
+    builders: one section per dataset table entry (jaxvision.data.sources), read only when that
+    dataset is chosen: `shapes` (num_train, num_test, min_shapes, max_shapes, min_extent,
+    max_extent: shape diameter / image size, seed), `folder` (holdout: every n-th image is a
+    test image without split folders), `coco` (masks: decode instance masks).
+    """
+    from jaxvision.data.sources import BUILDER_DEFAULTS
+
+    return ml_collections.ConfigDict(dict(
+        image_size=64, data_dir="~/tensorflow_datasets", skip_bad_images=False, max_boxes=8,
+        random_flip=True, random_crop_padding=0, crop="none", photometric_distort=False,
+        zoom_out=False, zoom_out_max=4.0, min_iou_crop=False, resize="none", min_size=800,
+        max_size=1333, size_divisible=32, fixed_size=300, pad_size=0,
+        builders=ml_collections.ConfigDict(
+            {k: ml_collections.ConfigDict(v) for k, v in BUILDER_DEFAULTS.items()})))
+
+
 def base_config() -> ml_collections.ConfigDict:
     """Defaults for every field the trainer reads (unlocked: a model config edits, then locks)."""
     c = ml_collections.ConfigDict()
@@ -17,11 +51,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.task = "segmentation"
     c.task_kwargs = ml_collections.ConfigDict()
     c.dataset = "shapes"
-    c.data = ml_collections.ConfigDict(dict(
-        image_size=64, num_train=2000, num_test=256, min_shapes=1, max_shapes=3,
-        min_extent=0.2, max_extent=0.45, seed=0,  # shapes: diameter / image size in [min, max]
-        data_dir="~/tensorflow_datasets", max_boxes=8, random_flip=True,
-        random_crop_padding=0))  # > 0: pad-and-random-crop (not for box tasks)
+    c.data = data_config()
     c.train = ml_collections.ConfigDict(dict(
         steps=1000, batch_size=16, eval_batch_size=32, log_every=50, eval_every=500,
         checkpoint_every=250, keep_checkpoints=2, grad_accum_steps=1, nonfinite="stop"))
@@ -48,15 +78,47 @@ def validate_config(config) -> None:
     positive = {f"train.{k}": config.train[k] for k in
                 ("steps", "batch_size", "eval_batch_size", "log_every", "eval_every",
                  "checkpoint_every", "keep_checkpoints", "grad_accum_steps")}
-    positive["data.max_boxes"] = config.data.max_boxes
-    if not isinstance(config.data.random_crop_padding, int) or config.data.random_crop_padding < 0:
-        raise ValueError(f"config.data.random_crop_padding: expected an integer >= 0, got "
-                         f"{config.data.random_crop_padding!r}")
     for field, value in positive.items():
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"config.{field}: expected a positive integer, got {value!r}")
+    validate_data(config.data)
     if not 0.0 <= config.ema_decay < 1.0:
         raise ValueError(f"config.ema_decay: expected 0 <= decay < 1, got {config.ema_decay}")
     if config.optimizer.learning_rate <= 0:
         raise ValueError(f"config.optimizer.learning_rate: expected > 0, "
                          f"got {config.optimizer.learning_rate}")
+
+
+def validate_data(data) -> None:
+    """Raises ValueError naming the `config.data` field for values the pipeline cannot run with
+    (the builders' own settings are checked by the builder that reads them)."""
+    from jaxvision.data.pipeline import CROPS, RESIZE_MODES
+    from jaxvision.data.sources import BUILDER_DEFAULTS, builder_kwargs
+
+    for field, allowed in (("resize", RESIZE_MODES), ("crop", CROPS)):
+        if data[field] not in allowed:
+            raise ValueError(f"config.data.{field}: expected one of {allowed}, got "
+                             f"{data[field]!r}")
+    for field in ("max_boxes", "image_size", "min_size", "max_size", "size_divisible",
+                  "fixed_size"):
+        if not isinstance(data[field], int) or data[field] < 1:
+            raise ValueError(f"config.data.{field}: expected a positive integer, got "
+                             f"{data[field]!r}")
+    for field in ("random_crop_padding", "pad_size"):
+        if not isinstance(data[field], int) or data[field] < 0:
+            raise ValueError(f"config.data.{field}: expected an integer >= 0, got "
+                             f"{data[field]!r}")
+    if data.min_size > data.max_size:
+        raise ValueError(f"config.data.min_size: expected <= data.max_size={data.max_size}, got "
+                         f"{data.min_size}")
+    if data.resize == "min_max" and 0 < data.pad_size < data.max_size:
+        raise ValueError(f"config.data.pad_size: expected 0 or >= data.max_size={data.max_size} "
+                         f"(every resized image must fit), got {data.pad_size}")
+    if data.zoom_out_max < 1:
+        raise ValueError(f"config.data.zoom_out_max: expected >= 1, got {data.zoom_out_max}")
+    unknown = set(data.builders) - set(BUILDER_DEFAULTS)
+    if unknown:
+        raise ValueError(f"config.data.builders: expected sections among "
+                         f"{sorted(BUILDER_DEFAULTS)}, got {sorted(unknown)}")
+    for entry in data.builders:
+        builder_kwargs(entry, data)

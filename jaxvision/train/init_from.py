@@ -2,11 +2,12 @@
 `python -m jaxvision.weights.torchvision ... --out ckpt/` (or `weights.save_variables`).
 
 The rule: every `params` / `batch_stats` leaf of the model is taken from the checkpoint, and its
-shape must match, except the classifier head -- a top-level module named in `HEADS` (`fc` for
-ResNet, `classifier` for EfficientNet, `fc8` for AlexNet/VGG). The head is taken when all its
-shapes match, and kept at its fresh initialisation when they differ (a checkpoint with another
-number of classes) or when the checkpoint has no head (`--no-head`). Any other missing key,
-unexpected key or shape difference raises `InitFromMismatchError` listing them all.
+shape must match, except the classifier head -- the top-level modules the model names in its
+`head_names` (`fc` for ResNet, `classifier` for EfficientNet, `fc8` for AlexNet/VGG). The head
+is taken when all its shapes match, and kept at its fresh initialisation when they differ (a
+checkpoint with another number of classes) or when the checkpoint has no head (`--no-head`). Any
+other missing key, unexpected key or shape difference raises `InitFromMismatchError` listing
+them all.
 """
 
 from __future__ import annotations
@@ -16,29 +17,30 @@ from collections.abc import Mapping
 import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
-HEADS = ("fc", "classifier", "fc8")
 COLLECTIONS = ("params", "batch_stats")
 
 
 class InitFromMismatchError(ValueError):
     """The checkpoint does not fit the model; `.missing`, `.unexpected`, `.shapes` list why."""
 
-    def __init__(self, path: str, missing, unexpected, shapes):
+    def __init__(self, path: str, heads, missing, unexpected, shapes):
         self.missing, self.unexpected, self.shapes = missing, unexpected, shapes
         detail = "; ".join(f"{k}: expected {e}, got {g}" for k, e, g in shapes)
         super().__init__(
             f"config.init_from={path!r}: expected variables matching the model (classifier head "
-            f"{HEADS} excepted); got {len(missing)} missing keys {missing}, {len(unexpected)} "
-            f"unexpected keys {unexpected}, {len(shapes)} shape mismatches [{detail}]")
+            f"{tuple(heads)} excepted); got {len(missing)} missing keys {missing}, "
+            f"{len(unexpected)} unexpected keys {unexpected}, {len(shapes)} shape mismatches "
+            f"[{detail}]")
 
 
 def _flat(tree: Mapping) -> dict[str, object]:
     return {"/".join(k): v for k, v in flatten_dict(dict(tree)).items()} if tree else {}
 
 
-def merge_pretrained(variables: Mapping, pretrained: Mapping, *, path: str = "") -> dict:
+def merge_pretrained(variables: Mapping, pretrained: Mapping, *, heads, path: str = "") -> dict:
     """`variables` (the model's fresh `{'params', 'batch_stats'?}`) with leaves replaced by those
-    of `pretrained` by the rule in the module docstring. Leaves keep the fresh leaf's dtype.
+    of `pretrained` by the rule in the module docstring; `heads`: the model's `head_names`.
+    Leaves keep the fresh leaf's dtype.
     Works on arrays or abstract values (`jax.ShapeDtypeStruct`); returns a new dict."""
     out = dict(variables)
     missing, unexpected, shapes = [], [], []
@@ -49,7 +51,7 @@ def merge_pretrained(variables: Mapping, pretrained: Mapping, *, path: str = "")
         given = _flat(pretrained.get(collection, {}))
         unexpected += [f"{collection}/{k}" for k in sorted(set(given) - set(fresh))]
         for key, leaf in fresh.items():
-            head = key.split("/")[0] in HEADS
+            head = key.split("/")[0] in heads
             if key not in given:
                 (heads_kept.add(key.split("/")[0]) if head else
                  missing.append(f"{collection}/{key}"))
@@ -61,7 +63,7 @@ def merge_pretrained(variables: Mapping, pretrained: Mapping, *, path: str = "")
                                    tuple(np.shape(given[key]))))
         merged[collection] = (fresh, given)
     if missing or unexpected or shapes:
-        raise InitFromMismatchError(path, missing, unexpected, shapes)
+        raise InitFromMismatchError(path, heads, missing, unexpected, shapes)
     for collection, (fresh, given) in merged.items():
         if not fresh:
             continue

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from jaxvision.data import ExampleTransform, eval_batches, load_splits, train_dataset
+from jaxvision.data import eval_batches, load_splits, make_transforms, train_dataset
 from jaxvision.models import get_model
 from jaxvision.tasks import get_task
 from jaxvision.train.checkpoint import Checkpoints
@@ -70,9 +70,7 @@ class Trainer:
         self.model = get_model(config.model, num_classes=self.task.num_classes,
                                dtype=jnp.dtype(config.dtype), axis_name=self.parallel.axis_name,
                                **config.model_kwargs)
-        self.transform = ExampleTransform(self.task.fields, config.data.max_boxes,
-                                          random_flip=config.data.random_flip, seed=config.seed,
-                                          random_crop_padding=config.data.random_crop_padding)
+        self.transform, self.eval_transform = make_transforms(config, self.task.fields)
         self.train_iter = iter(train_dataset(self.splits.train, self.transform,
                                              global_batch=config.train.batch_size,
                                              seed=config.seed))
@@ -80,9 +78,8 @@ class Trainer:
         self.step_fn = self.parallel.jit_step(make_train_step(
             self.model, self.task, self.tx, axis_name=self.parallel.axis_name,
             grad_accum_steps=config.train.grad_accum_steps, ema_decay=config.ema_decay))
-        self.eval_fn = self.parallel.jit_eval(
-            lambda variables, batch: self.task.eval_stats(
-                self.task.predict(self.model, variables, batch), batch))
+        self.predict_fn = self.parallel.jit_predict(
+            lambda variables, batch: self.task.predict(self.model, variables, batch))
         self.checkpoints = Checkpoints(os.path.join(self.workdir, "checkpoints"),
                                        every=config.train.checkpoint_every,
                                        keep=config.train.keep_checkpoints)
@@ -90,15 +87,15 @@ class Trainer:
     def initial_state(self):
         """The latest checkpoint's state (data iterator moved to match), else a fresh one."""
         init_rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
-        example = next(iter(eval_batches(self.splits.test, dataclasses.replace(
-            self.transform, random_flip=False, random_crop_padding=0),
-            global_batch=jax.process_count())))
+        example = next(iter(eval_batches(self.splits.test, self.eval_transform,
+                                         global_batch=jax.process_count())))
         example = {k: v for k, v in example.items() if k != "example_valid"}
 
         def init(rng, batch, pretrained=None):
             variables = self.task.init(self.model.clone(axis_name=None), rng, batch)
             if pretrained is not None:  # config.init_from (see jaxvision.train.init_from)
-                variables = merge_pretrained(variables, pretrained, path=self.config.init_from)
+                variables = merge_pretrained(variables, pretrained, path=self.config.init_from,
+                                             heads=self.model.head_names)
             return create_train_state(variables, self.tx, ema=self.config.ema_decay > 0)
 
         if self.checkpoints.latest_step is not None:
@@ -128,15 +125,25 @@ class Trainer:
                 "lower the learning rate, or set --config.train.nonfinite=skip to drop such "
                 "updates")
 
-    def evaluate(self, state) -> dict[str, float]:
-        """Task metrics over the whole test split (EMA params when EMA is on)."""
-        transform = dataclasses.replace(self.transform, random_flip=False, random_crop_padding=0)
-        totals = None
-        for local in eval_batches(self.splits.test, transform,
+    def evaluate(self, state, step: int) -> dict[str, float]:
+        """Task metrics over the whole test split (EMA params when EMA is on): predictions are
+        gathered to the host, padding dropped, and fed to the task's evaluator, whose files go
+        to `workdir/eval/<step>/` (process 0 only)."""
+        output_dir = (os.path.join(self.workdir, "eval", str(step))
+                      if jax.process_index() == 0 else None)
+        evaluator = self.task.evaluator(output_dir)
+        for local in eval_batches(self.splits.test, self.eval_transform,
                                   global_batch=self.config.train.eval_batch_size):
-            stats = self.eval_fn(state.eval_variables, self.parallel.put_batch(local))
-            totals = stats if totals is None else jax.tree.map(jnp.add, totals, stats)
-        return self.task.summarize(self.parallel.to_host(totals))
+            outputs = self.predict_fn(state.eval_variables, self.parallel.put_batch(local))
+            predictions, batch = self.parallel.gather(outputs, local)
+            keep = np.asarray(batch.pop("example_valid"), bool)
+            evaluator.update(_rows(predictions, keep), _rows(batch, keep))
+        return evaluator.result()
+
+
+def _rows(tree, keep: np.ndarray):
+    """The rows of every numpy leaf [B, ...] where `keep` [B] is True."""
+    return jax.tree.map(lambda x: x[keep], tree)
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
@@ -160,7 +167,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
         if stopped:
             return {"step": int(to_host(state.step)), "stopped": True}
         trainer.checkpoints.wait()
-        final = {"step": total, **writer.write(total, "test", trainer.evaluate(state))}
+        final = {"step": total, **writer.write(total, "test", trainer.evaluate(state, total))}
     finally:  # a crash still finishes the checkpoint being written
         writer.close()
         trainer.checkpoints.wait()
@@ -190,7 +197,7 @@ def _train(trainer: Trainer, state, writer: MetricsWriter, start: int, total: in
                 writer.progress(0, loss=record["loss"] or float("nan"), img_s=rate)
                 last_log, last_time = done, now
             if done % config.train.eval_every == 0 and done != total:
-                writer.write(done, "test", trainer.evaluate(state))
+                writer.write(done, "test", trainer.evaluate(state, done))
             stopping = _any_process(stop.requested)
             if stopping or done % config.train.checkpoint_every == 0 or done == total:
                 trainer.check_finite(state)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
@@ -66,10 +67,19 @@ class JitMesh:
                                                  self.replicated),
                        out_shardings=(self.replicated, self.replicated), donate_argnums=0)
 
-    def jit_eval(self, eval_fn: Callable) -> Callable:
-        """`eval_fn(variables, batch) -> stats` with replicated (summed-over-batch) outputs."""
-        return jax.jit(eval_fn, in_shardings=(self.replicated, self.batch_sharding),
-                       out_shardings=self.replicated)
+    def jit_predict(self, predict_fn: Callable) -> Callable:
+        """`predict_fn(variables, batch) -> outputs`, every output with the batch axis first and
+        sharded like the batch."""
+        return jax.jit(predict_fn, in_shardings=(self.replicated, self.batch_sharding),
+                       out_shardings=self.batch_sharding)
+
+    def gather(self, outputs, local_batch):
+        """numpy `(outputs, batch)` of the whole global batch on every process, in global order
+        (the batch from each process's `local_batch` share)."""
+        if jax.process_count() == 1:
+            return jax.tree.map(np.asarray, (outputs, local_batch))
+        return (multihost_utils.process_allgather(outputs, tiled=True),
+                multihost_utils.process_allgather(local_batch, tiled=True))
 
     def to_host(self, tree):
         """numpy copies of replicated (possibly multi-host) outputs."""
@@ -123,9 +133,18 @@ class Pmap:
         return jax.pmap(train_step, axis_name=PMAP_AXIS, in_axes=(0, 0, None),
                         donate_argnums=0, devices=self.devices)
 
-    def jit_eval(self, eval_fn: Callable) -> Callable:
-        summed = lambda v, b: jax.lax.psum(eval_fn(v, b), PMAP_AXIS)
-        return jax.pmap(summed, axis_name=PMAP_AXIS, devices=self.devices)
+    def jit_predict(self, predict_fn: Callable) -> Callable:
+        """`predict_fn` under pmap: outputs `[local_devices, per_device, ...]`."""
+        return jax.pmap(predict_fn, axis_name=PMAP_AXIS, devices=self.devices)
+
+    def gather(self, outputs, local_batch):
+        """numpy `(outputs, batch)` of the whole global batch on every process (device axis
+        folded into the batch axis; processes' shares concatenated in process order)."""
+        local = jax.tree.map(lambda x: np.asarray(x).reshape(-1, *x.shape[2:]), outputs)
+        if jax.process_count() == 1:
+            return local, jax.tree.map(np.asarray, local_batch)
+        return (multihost_utils.process_allgather(local, tiled=True),
+                multihost_utils.process_allgather(local_batch, tiled=True))
 
     def to_host(self, tree):
         """The first device's copy of replicated outputs, as numpy."""

@@ -176,6 +176,8 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], *, head: bool = T
     Raises `StateDictMismatchError` (a ValueError) listing missing and unexpected keys, and
     ValueError naming the key when a shape differs.
     """
+    if name in _DETECTION_IMPORTERS:
+        return _DETECTION_IMPORTERS[name](state_dict)
     family = _family(name)
     classifier = _CLASSIFIER.get(family, "roi_heads.box_predictor.cls_score")
     state = {k: v for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
@@ -245,6 +247,73 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], *, head: bool = T
             node = node.setdefault(k, {})
         node[path[-1]] = np.ascontiguousarray(value)
     return out
+
+
+# ---- single-stage detectors (SSD300): begin ------------------------------------------------------
+# torchvision ssd300_vgg16 key prefix of each jaxvision SSD300 layer (see jaxvision/models/ssd.py).
+_SSD_VGG_FEATURES = {"conv1_1": 0, "conv1_2": 2, "conv2_1": 5, "conv2_2": 7, "conv3_1": 10,
+                     "conv3_2": 12, "conv3_3": 14, "conv4_1": 17, "conv4_2": 19, "conv4_3": 21}
+_SSD_EXTRA = {"conv5_1": "0.1", "conv5_2": "0.3", "conv5_3": "0.5", "fc6": "0.7.1",
+              "fc7": "0.7.3", "conv8_1": "1.0", "conv8_2": "1.2", "conv9_1": "2.0",
+              "conv9_2": "2.2", "conv10_1": "3.0", "conv10_2": "3.2", "conv11_1": "4.0",
+              "conv11_2": "4.2"}
+
+
+def _ssd300_prefix(layer: str) -> str:
+    if layer in _SSD_VGG_FEATURES:
+        return f"backbone.features.{_SSD_VGG_FEATURES[layer]}"
+    if layer in _SSD_EXTRA:
+        return f"backbone.extra.{_SSD_EXTRA[layer]}"
+    head = {"cls": "classification_head", "reg": "regression_head"}[layer[:3]]
+    return f"head.{head}.module_list.{layer[3:]}"
+
+
+def _ssd300_vgg16_from_torchvision(state_dict: Mapping[str, Any]) -> dict:
+    """torchvision `ssd300_vgg16(num_classes=K).state_dict()` -> jaxvision `ssd300` variables
+    {'params'}; K is read from the first classification conv (4 boxes x K outputs)."""
+    name = "ssd300_vgg16"
+    first = state_dict.get("head.classification_head.module_list.0.weight")
+    if first is None:
+        raise StateDictMismatchError(name, ["head.classification_head.module_list.0.weight"], [])
+    num_classes = int(first.shape[0]) // 4
+    model = get_model("ssd300", num_classes=num_classes)
+    abstract = jax.eval_shape(lambda: model.init(jax.random.key(0),
+                                                 jnp.zeros((1, 300, 300, 3), jnp.float32)))
+    plan = [(("scale_weight",), "backbone.scale_weight", None)]
+    for layer in abstract["params"]:
+        if layer == "scale_weight":
+            continue
+        prefix = _ssd300_prefix(layer)
+        plan.append(((layer, "kernel"), f"{prefix}.weight", lambda w: w.transpose(2, 3, 1, 0)))
+        plan.append(((layer, "bias"), f"{prefix}.bias", None))
+    expected = {key for _, key, _ in plan}
+    missing = sorted(expected - set(state_dict))
+    unexpected = sorted(set(state_dict) - expected)
+    if missing or unexpected:
+        raise StateDictMismatchError(name, missing, unexpected)
+    params: dict = {}
+    for path, key, fn in plan:
+        value = _to_numpy(state_dict[key])
+        if fn is not None:
+            value = fn(value)
+        spec = abstract["params"]
+        for k in path:
+            spec = spec[k]
+        if value.shape != tuple(spec.shape):
+            raise ValueError(f"state_dict[{key!r}] for {name!r} params/{'/'.join(path)}: "
+                             f"expected shape (after layout conversion) {tuple(spec.shape)}, "
+                             f"got {value.shape}")
+        node = params
+        for k in path[:-1]:
+            node = node.setdefault(k, {})
+        node[path[-1]] = np.ascontiguousarray(value)
+    return {"params": params}
+
+
+_DETECTION_IMPORTERS: dict[str, Callable[[Mapping[str, Any]], dict]] = {
+    "ssd300_vgg16": _ssd300_vgg16_from_torchvision,
+}
+# ---- single-stage detectors (SSD300): end --------------------------------------------------------
 
 
 def save_variables(path: str, variables: dict) -> None:

@@ -91,3 +91,30 @@ def test_errors_name_the_file_and_what_was_expected(tmp_path):
         builder.download_and_prepare()
     with pytest.raises(ValueError, match="expected .*images and .*masks"):
         split_pairs(str(tmp_path / "tfds"))
+
+
+def _prepared(tmp_path):
+    return [d for d, _, files in os.walk(tmp_path / "tfds") if "dataset_info.json" in files]
+
+
+def test_corrupt_image_names_the_file_leaves_nothing_or_is_skipped(tmp_path):
+    root = tmp_path / "corrupt"
+    _write(root, 9)
+    (root / "images" / "im03.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(ValueError, match=r"image file .*im03.png: expected a readable image"):
+        load_splits(f"folder:{root}", _cfg(tmp_path))
+    assert not _prepared(tmp_path)  # the failed preparation left no dataset behind
+    cfg = _cfg(tmp_path)
+    cfg.skip_bad_images = True
+    splits = load_splits(f"folder:{root}", cfg)
+    assert (len(splits.train), len(splits.test)) == (7, 1)
+    assert [os.path.basename(p) for p in splits.skipped_images["train"]] == ["im03.png"]
+
+
+def test_mask_without_an_image_is_an_error(tmp_path):
+    root = tmp_path / "orphan"
+    _write(root, 3)
+    os.remove(root / "images" / "im02.png")
+    with pytest.raises(ValueError, match=r"mask .*masks/im02.png: expected an image "
+                                         r"im02.png\|jpg\|jpeg in .*images, found none"):
+        split_pairs(str(root))

@@ -60,7 +60,10 @@ def test_crop_moves_segmentation_with_the_image(source):
 def test_crop_rejects_bad_settings(source):
     with pytest.raises(ValueError, match="random_crop_padding: expected an integer >= 0, got -1"):
         pipeline.ExampleTransform(("image", "label"), random_crop_padding=-1)
+    with pytest.raises(ValueError, match="random_crop_padding: expected 0 for box fields"):
+        pipeline.ExampleTransform(("image", "boxes"), random_crop_padding=2)
     with pytest.raises(ValueError, match="random_crop_padding: expected an example without boxes"):
-        pipeline.ExampleTransform(("image", "boxes"), random_crop_padding=2)(source[0], 0)
+        transforms.pad_and_crop({"image": source[0]["image"], "boxes": source[0]["boxes"]}, 2,
+                                (0, 0))
     with pytest.raises(ValueError, match=r"offset: expected each in \[0, 4\], got \(5, 0\)"):
         transforms.pad_and_crop({"image": source[0]["image"]}, 2, (5, 0))

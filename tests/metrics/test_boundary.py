@@ -73,17 +73,3 @@ def test_bad_input_raises_naming_the_field():
         boundary_counts(np.zeros((2, 4, 4)), np.zeros((2, 4, 5)))
     with pytest.raises(ValueError, match="tolerance: expected an integer >= 0"):
         boundary_counts(np.zeros((4, 4)), np.zeros((4, 4)), -1)
-
-
-@pytest.mark.parametrize("tolerance", [0, 2])
-def test_jittable_counts_equal_the_numpy_counts(tolerance):
-    import jax
-
-    from jaxvision.metrics.boundary import boundary_counts_jax
-
-    rng = np.random.default_rng(7)
-    labels = rng.integers(0, 3, (4, 12, 10)).repeat(2, 1)
-    preds = np.where(rng.random(labels.shape) < 0.1, 0, labels)
-    valid = np.array([True, True, False, True])
-    got = jax.jit(boundary_counts_jax, static_argnums=2)(labels, preds, tolerance, valid)
-    np.testing.assert_array_equal(got, boundary_counts(labels[valid], preds[valid], tolerance))

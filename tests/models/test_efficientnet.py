@@ -132,3 +132,76 @@ def test_shifted_depthwise_conv_equals_grouped_conv(k, s, size):
     chex.assert_trees_all_close(grads[0], grads[1], rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="impl"):
         DepthwiseConv(k, s, impl="fft").apply(params, x)
+
+
+def test_train_mode_with_b5_batchnorm_matches_torchvision(monkeypatch):
+    """A narrow, shallow EfficientNet built by the B5 factory (so with B5's BatchNorm: eps 1e-3,
+    flax momentum 0.99 = torch momentum 0.01) against torchvision's EfficientNet with the norm
+    layer torchvision's B5 uses, in train mode: logits, parameter and input gradients, and the
+    updated running statistics of every BatchNorm."""
+    from functools import partial
+
+    import torch
+    import torchvision
+    from torchvision.models.efficientnet import EfficientNet as TorchEfficientNet
+    from torchvision.models.efficientnet import _efficientnet_conf
+
+    import jaxvision.weights.torchvision as tv_weights
+    from tests.models.train_mode import (
+        assert_trees_close,
+        flax_running_stats,
+        record_bn_counts,
+    )
+
+    with torch.device("meta"):  # B5's norm layer as torchvision builds it, without allocating
+        tv_b5_bn = torchvision.models.efficientnet_b5().features[0][1]
+    assert (tv_b5_bn.eps, tv_b5_bn.momentum) == (1e-3, 0.01)
+    width, depth = 0.25, 0.1  # one block per stage; block1_0 is residual
+    torch.manual_seed(0)
+    setting, last_channel = _efficientnet_conf("efficientnet_b0", width_mult=width,
+                                               depth_mult=depth)
+    tmodel = TorchEfficientNet(setting, dropout=0.0, stochastic_depth_prob=0.0, num_classes=5,
+                               norm_layer=partial(torch.nn.BatchNorm2d, eps=tv_b5_bn.eps,
+                                                  momentum=tv_b5_bn.momentum),
+                               last_channel=last_channel)
+    with torch.no_grad():  # running statistics away from (0, 1) so the momentum shows
+        for m in tmodel.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.6, 1.2)
+                m.bias.uniform_(-0.2, 0.2)
+    before = {k: v.detach().numpy().copy() for k, v in tmodel.state_dict().items()}
+
+    model = get_model("efficientnet_b5", width_mult=width, depth_mult=depth, num_classes=5,
+                      dropout_rate=0.0, stochastic_depth_rate=0.0)
+    abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)),
+                                                 train=False))
+    monkeypatch.setattr(tv_weights, "abstract_variables", lambda name, num_classes: abstract)
+    variables = tv_weights.from_torchvision("efficientnet_b5", before)
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 32, 32, 3)).astype(np.float32)
+    probe = rng.standard_normal((4, 5)).astype(np.float32)
+    counts = record_bn_counts(tmodel)
+    xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
+    tmodel.train()
+    t_logits = tmodel(xt)
+    (t_logits * torch.from_numpy(probe)).sum().backward()
+
+    def loss(params, x):
+        (logits, _), updates = model.apply({**variables, "params": params}, x, train=True,
+                                           mutable=["batch_stats"])
+        return jnp.sum(logits * probe), (logits, updates)
+
+    (_, (logits, updates)), (g_params, g_x) = jax.jit(jax.value_and_grad(
+        loss, argnums=(0, 1), has_aux=True))(variables["params"], jnp.asarray(x))
+
+    assert_trees_close(logits, t_logits.detach().numpy(), 1e-4, "logits")
+    assert_trees_close(g_x, xt.grad.numpy().transpose(0, 2, 3, 1), 1e-3, "input grad")
+    t_grads = {**before, **{k: p.grad.numpy() for k, p in tmodel.named_parameters()}}
+    assert_trees_close(g_params, tv_weights.from_torchvision("efficientnet_b5", t_grads)["params"],
+                       1e-3, "param grad", floor=1e-2)
+    expected = tv_weights.from_torchvision(
+        "efficientnet_b5", {**before, **flax_running_stats(tmodel, before, counts)})
+    assert_trees_close(updates["batch_stats"], expected["batch_stats"], 1e-4, "batch_stats")

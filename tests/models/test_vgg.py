@@ -8,12 +8,7 @@ import pytest
 
 from jaxvision.layers import adaptive_avg_pool
 from jaxvision.models import get_model
-from tests.weights.reference import (
-    compare_logits,
-    init_variables,
-    jax_param_count,
-    torch_param_count,
-)
+from tests.weights.reference import compare_logits, jax_param_count, torch_param_count
 
 NAMES = [f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")]
 SLOW = {"vgg19", "vgg19_bn"}
@@ -58,10 +53,29 @@ def test_feature_maps_for_fcn():
 
 
 def test_dropout_only_in_train_mode():
-    model, variables = init_variables("vgg11_bn", num_classes=5, size=32)
+    """Eval mode equals torchvision's eval-mode VGG-11-BN with the same weights (no dropout, BN
+    on running statistics); train mode draws a different dropout mask per key."""
+    import torch
+    import torchvision
+
+    from jaxvision.weights import from_torchvision
+
+    torch.manual_seed(0)
+    tmodel = torchvision.models.vgg11_bn(num_classes=5)
+    with torch.no_grad():
+        for m in tmodel.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    tmodel.eval()
+    variables = from_torchvision("vgg11_bn", tmodel.state_dict())
+    model = get_model("vgg11_bn", num_classes=5)
     x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
     evaluate = jax.jit(lambda v, x: model.apply(v, x, train=False)[0])
-    np.testing.assert_array_equal(evaluate(variables, x), evaluate(variables, x))
+    with torch.no_grad():
+        expected = tmodel(torch.from_numpy(np.array(x).transpose(0, 3, 1, 2))).numpy()
+    got = np.asarray(evaluate(variables, x))
+    assert np.max(np.abs(got - expected)) <= 1e-4 * np.max(np.abs(expected))
     train = jax.jit(lambda v, x, key: model.apply(v, x, train=True, mutable=["batch_stats"],
                                                   rngs={"dropout": key})[0][0])
     outs = [train(variables, x, jax.random.key(i)) for i in (1, 2)]

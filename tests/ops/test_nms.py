@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxvision.ops import batched_nms, nms
+from jaxvision.ops import batched_nms, box_iou, nms
 from jaxvision.ops.nms import _nms
 from tests.ops.reference import greedy_nms_ref
 
@@ -92,3 +92,68 @@ def test_nms_errors():
         nms(jnp.zeros((3, 4)), jnp.zeros(4), 0.5, 2)
     with pytest.raises(ValueError, match="classes"):
         batched_nms(jnp.zeros((3, 4)), jnp.zeros(3), jnp.zeros(2, jnp.int32), 0.5, 2)
+
+
+# Boxes whose IoU with A = [0, 0, 1, 1] is exact in float32 (integer intersection and union):
+# [0, 0, 2, 1] -> 1/2, [0, 0, 4, 1] -> 1/4, [0, 0, 1, 1] + 0.5 in x -> (0.5) / (1.5) = 1/3.
+_A = [0.0, 0.0, 1.0, 1.0]
+_EXACT = [([0.0, 0.0, 2.0, 1.0], 0.5), ([0.0, 0.0, 4.0, 1.0], 0.25),
+          ([0.0, 0.0, 8.0, 1.0], 0.125)]
+
+
+def test_torchvision_rule_is_strictly_greater():
+    """The peer's documented rule: boxes with IoU *greater than* iou_threshold are removed, so a
+    box exactly at the threshold survives (greedy_nms_ref encodes the same)."""
+    import torchvision
+
+    doc = " ".join(torchvision.ops.nms.__doc__.split())
+    assert "IoU greater than ``iou_threshold``" in doc
+    boxes = np.array([_A, [0, 0, 2, 1]], np.float32)
+    assert greedy_nms_ref(boxes, np.array([2.0, 1.0]), 0.5) == [0, 1]
+
+
+@pytest.mark.parametrize("tile", [1, 256])
+@pytest.mark.parametrize("other,iou", _EXACT)
+def test_nms_keeps_a_box_exactly_at_the_threshold(other, iou, tile):
+    boxes = np.array([_A, other], np.float32)
+    assert float(box_iou(boxes, boxes)[0, 1]) == iou  # the IoU really is exact in float32
+    scores = np.array([0.9, 0.8], np.float32)
+    for thr, want in [(iou, [0, 1]),  # IoU == threshold: kept (not > threshold)
+                      (np.nextafter(np.float32(iou), np.float32(0)), [0])]:  # just below: gone
+        got, valid = _nms(boxes, scores, None, thr, 2, -np.inf, tile=tile)
+        _check(got, valid, np.array(want), 2)
+        assert greedy_nms_ref(boxes, scores, float(thr)) == want
+        classes = np.array([3, 3])
+        got, valid = batched_nms(boxes, scores, classes, thr, 2)
+        _check(got, valid, np.array(want), 2)
+
+
+def test_nms_threshold_boundary_inside_a_larger_set():
+    """A chain at exactly the threshold in both tile paths (earlier tile / same tile)."""
+    boxes = np.array([_A, [0, 0, 2, 1], [0, 0, 4, 1], [10, 10, 11, 11], [0, 0, 2, 1]],
+                     np.float32)
+    scores = np.array([5, 4, 3, 2, 1], np.float32)
+    for thr in (0.5, 0.25):
+        want = np.array(greedy_nms_ref(boxes, scores, thr))
+        for tile in (2, 256):
+            got, valid = _nms(boxes, scores, None, thr, 5, -np.inf, tile=tile)
+            _check(got, valid, want, 5)
+    # at 0.5: [0,0,2,1] and [0,0,4,1] (IoU 1/2 with each other, 1/2 and 1/4 with A) all stay,
+    # the duplicate [0,0,2,1] (IoU 1 with box 1) goes
+    np.testing.assert_array_equal(greedy_nms_ref(boxes, scores, 0.5), [0, 1, 2, 3])
+
+
+def test_score_threshold_is_exclusive_and_defaults_keep_everything():
+    """score_threshold drops scores <= it (torchvision's postprocess keeps `scores > thresh`);
+    the default (-inf) ignores nothing, like torchvision.ops.nms which has no score cut."""
+    import inspect
+
+    assert inspect.signature(nms).parameters["score_threshold"].default == -np.inf
+    boxes = np.array([[0, 0, 1, 1], [5, 5, 6, 6], [9, 9, 10, 10]], np.float32)
+    scores = np.array([0.5, 0.25, -1e30], np.float32)
+    got, valid = nms(boxes, scores, 0.5, 3, score_threshold=0.25)
+    _check(got, valid, np.array([0]), 3)
+    got, valid = nms(boxes, scores, 0.5, 3, score_threshold=np.nextafter(np.float32(0.25), 0))
+    _check(got, valid, np.array([0, 1]), 3)
+    got, valid = nms(boxes, scores, 0.5, 3)  # defaults: every finite score counts
+    _check(got, valid, np.array([0, 1, 2]), 3)

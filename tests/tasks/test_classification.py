@@ -1,4 +1,4 @@
-"""Classification: label-smoothed CE vs float64 numpy, top-k vs argsort, eval_stats masking."""
+"""Classification: label-smoothed CE vs float64 numpy, top-k vs argsort, evaluator sums."""
 
 import jax
 import jax.numpy as jnp
@@ -78,30 +78,19 @@ def test_topk_counts_and_jit():
         "top1_correct": 1.0, "top2_correct": 2.0, "top5_correct": 3.0, "count": 3.0}
 
 
-def test_eval_stats_honour_example_valid():
+def test_evaluator_sums_over_batches():
     task = get_task("classification", ("a", "b", "c", "d", "e", "f"))
     rng = np.random.default_rng(2)
     logits = rng.normal(size=(10, 6)).astype(np.float32)
     labels = rng.integers(0, 6, size=10)
-    valid = np.arange(10) < 7
-    labels_garbage = labels.copy()
-    stats = task.eval_stats(jnp.asarray(logits), {"label": jnp.asarray(labels),
-                                                 "example_valid": jnp.asarray(valid)})
-    assert float(stats["count"]) == 7
-    n = 7
-    top1 = topk_reference(logits[:n], labels[:n], 1).sum()
-    top5 = topk_reference(logits[:n], labels[:n], 5).sum()
-    assert float(stats["top1_correct"]) == top1 and float(stats["top5_correct"]) == top5
-    np.testing.assert_allclose(stats["loss_sum"], ce_reference(logits[:n], labels[:n], 0).sum(),
-                               rtol=1e-5)
-    # padding rows never count, whatever their label
-    labels_garbage[7:] = (labels[7:] + 1) % 6
-    again = task.eval_stats(jnp.asarray(logits), {"label": jnp.asarray(labels_garbage),
-                                                 "example_valid": jnp.asarray(valid)})
-    jax.tree.map(np.testing.assert_array_equal, stats, again)
-    summary = task.summarize(jax.device_get(stats))
+    evaluator = task.evaluator()
+    evaluator.update({"logits": logits[:7]}, {"label": labels[:7]})
+    evaluator.update({"logits": logits[7:]}, {"label": labels[7:]})
+    summary = evaluator.result()
     assert set(summary) == {"top1", "top5", "loss"}
-    assert summary["top1"] == pytest.approx(top1 / 7) and summary["top5"] == pytest.approx(top5 / 7)
+    assert summary["top1"] == pytest.approx(topk_reference(logits, labels, 1).mean())
+    assert summary["top5"] == pytest.approx(topk_reference(logits, labels, 5).mean())
+    assert summary["loss"] == pytest.approx(ce_reference(logits, labels, 0).mean(), rel=1e-5)
 
 
 def test_task_loss_predict_on_a_tiny_resnet():
@@ -115,7 +104,7 @@ def test_task_loss_predict_on_a_tiny_resnet():
     loss, (metrics, new_state) = task.loss(model, variables, batch, jax.random.key(1))
     assert loss.dtype == jnp.float32 and np.isfinite(loss) and set(metrics) == {"loss", "top1"}
     assert set(new_state) == {"batch_stats"}
-    logits = task.predict(model, variables, batch)
+    logits = task.predict(model, variables, batch)["logits"]
     assert logits.shape == (2, 3) and logits.dtype == jnp.float32
 
 

@@ -11,12 +11,14 @@ import pytest
 from configs import unet as unet_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = dict(image_size=32, num_train=48, num_test=12)
+TINY = dict(image_size=32)
+TINY_SHAPES = dict(num_train=48, num_test=12)  # config.data.builders.shapes
 
 
 def tiny_unet_config(data_dir: str, steps: int = 12):
     config = unet_config.get_config()
     config.data.update(dict(data_dir=data_dir, **TINY))
+    config.data.builders.shapes.update(TINY_SHAPES)
     config.model_kwargs.update(dict(depth=2, base_width=4))
     config.train.update(dict(steps=steps, batch_size=8, eval_batch_size=8, log_every=2,
                              eval_every=6, checkpoint_every=3, keep_checkpoints=2))
@@ -27,6 +29,7 @@ def tiny_unet_config(data_dir: str, steps: int = 12):
 def train_cmd(workdir: str, data_dir: str, *overrides: str) -> list[str]:
     """`python train.py` with the tiny config of `tiny_unet_config` plus `overrides`."""
     tiny = [f"--config.data.{k}={v}" for k, v in TINY.items()]
+    tiny += [f"--config.data.builders.shapes.{k}={v}" for k, v in TINY_SHAPES.items()]
     return [sys.executable, os.path.join(REPO, "train.py"), "--config",
             os.path.join(REPO, "configs", "unet.py"), f"--workdir={workdir}",
             f"--config.data.data_dir={data_dir}", *tiny, "--config.model_kwargs.depth=2",

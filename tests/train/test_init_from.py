@@ -8,16 +8,20 @@ import numpy as np
 import pytest
 
 from configs import resnet18 as resnet18_config
+from jaxvision.models import get_model
 from jaxvision.train import loop
 from jaxvision.train.init_from import InitFromMismatchError, merge_pretrained
 from jaxvision.weights import torchvision as tv_weights
 
-TINY = dict(image_size=32, num_train=16, num_test=8)
+TINY = dict(image_size=32)
+TINY_SHAPES = dict(num_train=16, num_test=8)  # config.data.builders.shapes
+HEADS = get_model("resnet18").head_names  # ("fc",)
 
 
 def tiny_classification_config(data_dir: str, steps: int = 4):
     config = resnet18_config.get_config()
     config.data.update(dict(data_dir=data_dir, **TINY))
+    config.data.builders.shapes.update(TINY_SHAPES)
     config.train.update(dict(steps=steps, batch_size=8, eval_batch_size=8, log_every=2,
                              eval_every=100, checkpoint_every=100))
     config.optimizer.warmup_steps = 1
@@ -34,23 +38,23 @@ def test_merge_takes_matching_leaves_and_keeps_a_different_head():
     given = {"params": {"conv": {"kernel": np.full((3, 3, 3, 8), 2.0, np.float32)},
                         "fc": {"kernel": np.zeros((8, 10)), "bias": np.zeros(10)}},
              "batch_stats": {"bn": {"mean": np.full((8,), 5.0)}}}
-    out = merge_pretrained(fresh, given)
+    out = merge_pretrained(fresh, given, heads=HEADS)
     assert (out["params"]["conv"]["kernel"] == 2).all()
     assert (out["params"]["fc"]["kernel"] == 1).all()
     assert (out["batch_stats"]["bn"]["mean"] == 5).all()
     assert out["batch_stats"]["bn"]["mean"].dtype == np.float32
     headless = {"params": {"conv": given["params"]["conv"]}, "batch_stats": given["batch_stats"]}
-    assert (merge_pretrained(fresh, headless)["params"]["fc"]["bias"] == 1).all()
+    assert (merge_pretrained(fresh, headless, heads=HEADS)["params"]["fc"]["bias"] == 1).all()
     same_head = {**given, "params": {**given["params"], "fc": _tree(kernel=(8, 3), bias=(3,))}}
     same_head["params"]["fc"]["bias"] = np.full(3, 7.0, np.float32)
-    assert (merge_pretrained(fresh, same_head)["params"]["fc"]["bias"] == 7).all()
+    assert (merge_pretrained(fresh, same_head, heads=HEADS)["params"]["fc"]["bias"] == 7).all()
 
 
 def test_merge_lists_every_mismatch():
     fresh = {"params": {"conv": _tree(kernel=(3, 3, 3, 8)), "bn": _tree(scale=(8,))}}
     given = {"params": {"conv": {"kernel": np.zeros((3, 3, 3, 16))}, "extra": _tree(bias=(2,))}}
     with pytest.raises(InitFromMismatchError) as info:
-        merge_pretrained(fresh, given, path="ckpt")
+        merge_pretrained(fresh, given, heads=HEADS, path="ckpt")
     err = info.value
     assert err.missing == ["params/bn/scale"] and err.unexpected == ["params/extra/bias"]
     assert err.shapes == [("params/conv/kernel", (3, 3, 3, 8), (3, 3, 3, 16))]

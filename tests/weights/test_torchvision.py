@@ -88,6 +88,7 @@ def test_efficientnet_depthwise_and_se_mapping():
 
 
 def test_cli_round_trip(tmp_path, resnet18_state):
+    """The CLI's checkpoint, loaded back and run, gives torchvision's eval-mode logits."""
     import torch
 
     pth = tmp_path / "resnet18.pth"
@@ -95,10 +96,32 @@ def test_cli_round_trip(tmp_path, resnet18_state):
     out = tmp_path / "ckpt"
     main(["--model", "resnet18", "--in", str(pth), "--out", str(out)])
     restored = load_variables(str(out))
-    expected = from_torchvision("resnet18", resnet18_state)
     assert set(restored) == {"params", "batch_stats"}
-    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), b), restored,
-                 expected)
+    tmodel = torchvision_model("resnet18")  # the fixture's weights (same seed)
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    with torch.no_grad():
+        expected = tmodel(torch.from_numpy(x)).numpy()
+    got = jax.jit(lambda v, x: get_model("resnet18").apply(v, x, train=False)[0])(
+        restored, jnp.asarray(x.transpose(0, 2, 3, 1)))
+    assert np.max(np.abs(np.asarray(got) - expected)) <= 1e-4 * np.max(np.abs(expected))
+
+
+def test_alexnet_fc6_inputs_are_permuted_from_chw_to_hwc():
+    """torch flattens pool5 [256, 6, 6] in (c, h, w) order, the Flax model in (h, w, c): fc6's
+    kernel row for (h, w, c) is torch's weight column c * 36 + h * 6 + w, and fc6 of the same map
+    is the same vector either way."""
+    import torchvision
+
+    state = torchvision.models.alexnet(num_classes=3).state_dict()
+    weight = state["classifier.1.weight"].numpy()  # [4096, 256 * 6 * 6]
+    kernel = from_torchvision("alexnet", state)["params"]["fc6"]["kernel"]  # [6 * 6 * 256, 4096]
+    h, w, c = np.meshgrid(np.arange(6), np.arange(6), np.arange(256), indexing="ij")
+    rows = ((h * 6 + w) * 256 + c).ravel()
+    cols = (c * 36 + h * 6 + w).ravel()
+    np.testing.assert_array_equal(kernel[rows], weight[:, cols].T)
+    pool5 = np.random.default_rng(0).standard_normal((256, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(pool5.transpose(1, 2, 0).reshape(-1) @ kernel,
+                               weight @ pool5.reshape(-1), rtol=1e-4, atol=1e-4)
 
 
 def test_cli_as_module_and_bad_path(tmp_path, resnet18_state):

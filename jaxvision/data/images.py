@@ -1,0 +1,35 @@
+"""Reading image files for the folder and COCO builders: errors that name the file."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+class BadImageError(ValueError):
+    """An image file that is missing, unreadable or not an image (the message names it)."""
+
+
+def read_rgb(path: str, data: bytes | None = None) -> np.ndarray:
+    """uint8 [H, W, 3] from the image file `path` (or its bytes `data`); any failure to read or
+    decode it raises BadImageError naming `path`."""
+    try:
+        with Image.open(io.BytesIO(data) if data is not None else path) as image:
+            return np.asarray(image.convert("RGB"), np.uint8)
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, ...
+        raise BadImageError(f"image file {path}: expected a readable image, got "
+                            f"{type(error).__name__}: {error}") from error
+
+
+def read_bytes(path: str) -> bytes:
+    """The file's bytes, after checking that it decodes as an image (BadImageError if not)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        raise BadImageError(f"image file {path}: expected a readable file, got "
+                            f"{type(error).__name__}: {error}") from error
+    read_rgb(path, data)
+    return data
