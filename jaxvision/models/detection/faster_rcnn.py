@@ -52,7 +52,7 @@ def _build(name, *, num_classes, backbone, backbone_kwargs, rpn, mask, box_roi_p
                      representation_size=representation_size, mask=mask,
                      bbox_reg_weights=tuple(bbox_reg_weights), dtype=dtype, **box_kw)
     return GeneralizedRCNN(backbone=module, rpn=rpn_module, roi_heads=heads,
-                           rpn_levels=spec.rpn_levels, roi_levels=spec.roi_levels, name_=name,
+                           rpn_levels=spec.rpn_levels, roi_levels=spec.roi_levels, arch=name,
                            dtype=dtype)
 
 

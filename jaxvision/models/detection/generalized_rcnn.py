@@ -49,13 +49,13 @@ class GeneralizedRCNN(nn.Module):
     roi_heads: nn.Module
     rpn_levels: tuple[str, ...]
     roi_levels: tuple[str, ...]
-    name_: str = "rcnn"
+    arch: str = "rcnn"
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, images, train: bool = False, targets=None, image_sizes=None,
                  proposals=None, proposals_valid=None):
-        check_images(images, self.name_, channels=3, min_size=32)
+        check_images(images, self.arch, channels=3, min_size=32)
         b, h, w, _ = images.shape
         if image_sizes is None:
             image_sizes = jnp.tile(jnp.array([[h, w]], jnp.int32), (b, 1))
