@@ -42,12 +42,19 @@ class StateDictMismatchError(ValueError):
             f"{len(unexpected)} unexpected keys {unexpected}")
 
 
+# torchvision detector name -> (jaxvision model, backbone)
+_DETECTORS = {"fasterrcnn_resnet50_fpn": ("faster_rcnn", "resnet50_fpn"),
+              "maskrcnn_resnet50_fpn": ("mask_rcnn", "resnet50_fpn")}
+
+
 def _family(name: str) -> str:
+    if name in _DETECTORS:
+        return "rcnn"
     for family in ("alexnet", "vgg", "resnet", "efficientnet"):
         if name.startswith(family):
             return family
     raise ValueError(f"model name: expected a backbone (alexnet, vgg*, resnet*, "
-                     f"efficientnet_b*), got {name!r}")
+                     f"efficientnet_b*) or one of {sorted(_DETECTORS)}, got {name!r}")
 
 
 def _resnet_prefix(path: tuple[str, ...], tree) -> str:
@@ -101,9 +108,28 @@ def _efficientnet_prefix(path: tuple[str, ...], tree) -> str:
     return f"features.{stage}.{block}.block.{index}.{rest}"
 
 
+def _rcnn_prefix(path: tuple[str, ...], tree) -> str:
+    """Two-stage detector paths -> torchvision's FasterRCNN / MaskRCNN state-dict prefixes."""
+    top, sub, rest = path[0], path[1], path[2:]
+    if top == "backbone" and sub == "body":
+        return "backbone.body." + _resnet_prefix(rest, tree)
+    if top == "backbone" and sub == "fpn":
+        kind, i = rest[0].split("_")
+        return f"backbone.fpn.{kind}_blocks.{i}.0"
+    if top == "rpn":
+        return "rpn.head.conv.0.0" if rest == ("conv",) else f"rpn.head.{rest[0]}"
+    if sub in ("box_head", "box_predictor"):
+        return f"roi_heads.{sub}.{rest[0]}"
+    if sub == "mask_head" and not rest:
+        return "roi_heads.mask_predictor.conv5_mask"
+    if rest[0] == "mask_fcn_logits":
+        return "roi_heads.mask_predictor.mask_fcn_logits"
+    return f"roi_heads.mask_head.{int(rest[0][len('mask_fcn'):]) - 1}.0"
+
+
 _PREFIX: dict[str, Callable[[tuple[str, ...], Any], str]] = {
     "alexnet": _alexnet_prefix, "vgg": _vgg_prefix, "resnet": _resnet_prefix,
-    "efficientnet": _efficientnet_prefix,
+    "efficientnet": _efficientnet_prefix, "rcnn": _rcnn_prefix,
 }
 
 
@@ -126,6 +152,11 @@ def _modules(tree, path=()):
 
 def abstract_variables(name: str, num_classes: int | None = 1000):
     """`jax.eval_shape` of the model's variables (no allocation): {'params', 'batch_stats'?}."""
+    if name in _DETECTORS:
+        model_name, backbone = _DETECTORS[name]
+        model = get_model(model_name, num_classes=num_classes, backbone=backbone)
+        x = jnp.zeros((1, 64, 64, 3), jnp.float32)
+        return jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
     model = get_model(name, num_classes=num_classes)
     size = 224 if _family(name) != "efficientnet" else 64
     return jax.eval_shape(lambda: model.init(
@@ -137,6 +168,8 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], *, head: bool = T
     """Converts torchvision's `state_dict` for model `name` into `{'params', 'batch_stats'}`.
 
     state_dict: torchvision key -> numpy array or torch tensor (as `model.state_dict()` gives).
+    Detectors ('fasterrcnn_resnet50_fpn', 'maskrcnn_resnet50_fpn') give the variables of
+    `get_model('faster_rcnn' | 'mask_rcnn', backbone='resnet50_fpn', num_classes=K)`.
     num_classes is read from the classifier's weight; `head=False` builds the variables of
     `get_model(name, num_classes=None)` and ignores the classifier keys. Returns float32 numpy
     arrays (`batch_stats` is absent for models without BatchNorm: AlexNet and plain VGG).
@@ -146,8 +179,10 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], *, head: bool = T
     if name in _DETECTION_IMPORTERS:
         return _DETECTION_IMPORTERS[name](state_dict)
     family = _family(name)
-    classifier = _CLASSIFIER[family]
+    classifier = _CLASSIFIER.get(family, "roi_heads.box_predictor.cls_score")
     state = {k: v for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
+    if family == "rcnn" and not head:
+        raise ValueError(f"head: expected True for the detector {name!r}, got False")
     if head:
         weight = state.get(f"{classifier}.weight")
         num_classes = 1000 if weight is None else int(weight.shape[0])
@@ -163,11 +198,18 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], *, head: bool = T
     for path, leaves in _modules(params_tree):
         prefix = prefix_of(path, params_tree)
         for leaf, spec in leaves.items():
-            if leaf == "kernel" and len(spec.shape) == 4:
+            if leaf == "conv5_mask":  # ConvTranspose2d [in, out, kh, kw] -> [kh, kw, in, out]
+                torch_key, fn = "weight", lambda w: w.transpose(2, 3, 0, 1)
+            elif leaf == "conv5_mask_bias":
+                torch_key, fn = "bias", None
+            elif leaf == "kernel" and len(spec.shape) == 4:
                 torch_key, fn = "weight", lambda w: w.transpose(2, 3, 1, 0)
             elif leaf == "kernel":
                 torch_key, fn = "weight", lambda w: w.T
-                if family in _FLATTENED and path[-1] == _FLATTENED[family][0]:
+                if family == "rcnn" and path[-1] == "fc6":  # RoI features (C, 7, 7) flattened
+                    fn = lambda w: (w.reshape(w.shape[0], -1, 7, 7)  # noqa: E731
+                                    .transpose(2, 3, 1, 0).reshape(-1, w.shape[0]))
+                elif family in _FLATTENED and path[-1] == _FLATTENED[family][0]:
                     s = _FLATTENED[family][1]
                     fn = lambda w, s=s: (w.reshape(w.shape[0], -1, s, s)  # noqa: E731
                                          .transpose(2, 3, 1, 0).reshape(-1, w.shape[0]))

@@ -1,0 +1,89 @@
+"""GeneralizedRCNN: backbone -> RPN (or given proposals) -> RoI heads (torchvision's wiring)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxvision.layers import check_images
+
+_TARGET_FIELDS = ("boxes", "labels", "boxes_valid")
+
+
+def _check_targets(targets, batch):
+    if targets is None:
+        raise ValueError(f"targets: expected a dict with {_TARGET_FIELDS} in training, got None")
+    missing = [k for k in _TARGET_FIELDS if k not in targets]
+    if missing:
+        raise ValueError(f"targets: expected fields {_TARGET_FIELDS}, missing {missing}")
+    shape = tuple(jnp.shape(targets["boxes"]))
+    if len(shape) != 3 or shape[0] != batch or shape[2] != 4:
+        raise ValueError(f"targets['boxes']: expected [{batch}, N, 4] xyxy, got {shape}")
+    for k in ("labels", "boxes_valid"):
+        if tuple(jnp.shape(targets[k])) != shape[:2]:
+            raise ValueError(f"targets[{k!r}]: expected shape {shape[:2]}, got "
+                             f"{tuple(jnp.shape(targets[k]))}")
+    return {**targets, "labels": jnp.asarray(targets["labels"], jnp.int32),
+            "boxes_valid": jnp.asarray(targets["boxes_valid"], bool),
+            "boxes": jnp.asarray(targets["boxes"], jnp.float32)}
+
+
+class GeneralizedRCNN(nn.Module):
+    """`__call__(images [B, H, W, 3], train=False, targets=None, image_sizes=None,
+    proposals=None, proposals_valid=None)`.
+
+    images are normalised and never resized; image_sizes [B, 2] int (height, width) is each
+    image's content size inside the padded batch (boxes are clipped to it; default H, W).
+    Eval: {'boxes' [B, D, 4], 'scores' [B, D], 'labels' [B, D] int32, 'valid' [B, D],
+    'proposals' [B, P, 4], 'proposals_valid' [B, P]} (+ 'masks' [B, D, 28, 28]).
+    Train (targets: 'boxes' [B, N, 4] xyxy, 'labels' [B, N] int32, 'boxes_valid' [B, N] bool,
+    optional 'masks' [B, N, H, W], 'iscrowd' [B, N]; rngs 'sample'): {'losses': {'rpn_objectness',
+    'rpn_box', 'classifier', 'box_reg' (+ 'mask')}, 'proposals', 'proposals_valid'}.
+    With `rpn=None` (Fast R-CNN) `proposals` [B, P, 4] (and proposals_valid) are required.
+    """
+
+    backbone: nn.Module
+    rpn: nn.Module | None
+    roi_heads: nn.Module
+    rpn_levels: tuple[str, ...]
+    roi_levels: tuple[str, ...]
+    arch: str = "rcnn"
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, images, train: bool = False, targets=None, image_sizes=None,
+                 proposals=None, proposals_valid=None):
+        check_images(images, self.arch, channels=3, min_size=32)
+        b, h, w, _ = images.shape
+        if image_sizes is None:
+            image_sizes = jnp.tile(jnp.array([[h, w]], jnp.int32), (b, 1))
+        image_sizes = jnp.asarray(image_sizes, jnp.int32)
+        if image_sizes.shape != (b, 2):
+            raise ValueError(f"image_sizes: expected [{b}, 2] (height, width), got "
+                             f"{image_sizes.shape}")
+        if train:
+            targets = _check_targets(targets, b)
+        _, feats = self.backbone(images, train=train)
+        losses = {}
+        if self.rpn is not None:
+            proposals, proposals_valid, losses = self.rpn(
+                [feats[k] for k in self.rpn_levels], (h, w), image_sizes, train, targets)
+        elif proposals is None:
+            raise ValueError(f"proposals: expected [{b}, P, 4] xyxy boxes for a model without "
+                             f"an RPN, got None")
+        else:
+            proposals = jnp.asarray(proposals, jnp.float32)
+            if proposals.ndim != 3 or proposals.shape[0] != b or proposals.shape[2] != 4:
+                raise ValueError(f"proposals: expected [{b}, P, 4] xyxy, got {proposals.shape}")
+            if proposals_valid is None:
+                proposals_valid = jnp.ones(proposals.shape[:2], bool)
+            proposals_valid = jnp.asarray(proposals_valid, bool)
+        maps = [feats[k] for k in self.roi_levels]
+        out = self.roi_heads(maps, (h, w), image_sizes, proposals, proposals_valid, train,
+                             targets)
+        extra = dict(proposals=proposals, proposals_valid=proposals_valid)
+        if train:
+            return {"losses": {**losses, **out}, **extra}
+        return {**out, **extra}
