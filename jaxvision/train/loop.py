@@ -95,7 +95,7 @@ class Trainer:
             variables = self.task.init(self.model.clone(axis_name=None), rng, batch)
             if pretrained is not None:  # config.init_from (see jaxvision.train.init_from)
                 variables = merge_pretrained(variables, pretrained, path=self.config.init_from,
-                                             heads=self.model.head_names)
+                                             heads=getattr(self.model, "head_names", ()))
             return create_train_state(variables, self.tx, ema=self.config.ema_decay > 0)
 
         if self.checkpoints.latest_step is not None:

@@ -46,6 +46,7 @@ def _build(name, *, num_classes, backbone, backbone_kwargs, rpn, mask, box_roi_p
         "num_classes", "box_roi_pool", "representation_size", "mask", "bbox_reg_weights", "dtype",
         "parent", "name"}
     box_kw = {k: kw.pop(k) for k in list(kw) if k in known}
+    axis_name = kw.pop("axis_name", None)
     if kw:
         raise ValueError(f"{name} keyword arguments: unexpected {sorted(kw)}")
     heads = RoIHeads(num_classes=num_classes, box_roi_pool=box_roi_pool,
@@ -53,7 +54,7 @@ def _build(name, *, num_classes, backbone, backbone_kwargs, rpn, mask, box_roi_p
                      bbox_reg_weights=tuple(bbox_reg_weights), dtype=dtype, **box_kw)
     return GeneralizedRCNN(backbone=module, rpn=rpn_module, roi_heads=heads,
                            rpn_levels=spec.rpn_levels, roi_levels=spec.roi_levels, arch=name,
-                           dtype=dtype)
+                           dtype=dtype, axis_name=axis_name)
 
 
 _KWARGS_DOC = """

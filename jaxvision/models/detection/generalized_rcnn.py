@@ -51,6 +51,9 @@ class GeneralizedRCNN(nn.Module):
     roi_levels: tuple[str, ...]
     arch: str = "rcnn"
     dtype: Any = jnp.float32
+    # the trainer's device axis; the detection backbones' BatchNorm is frozen by default, so it
+    # is unused there (with frozen_bn=False under pmap, statistics stay per device)
+    axis_name: str | None = None
 
     @nn.compact
     def __call__(self, images, train: bool = False, targets=None, image_sizes=None,
