@@ -74,6 +74,8 @@ def test_dispatch(monkeypatch):
     assert jax.default_backend() == "cpu"
     # 1x1 (zero padding, also 'SAME'): no convolution at all, forward or backward
     assert "conv_general_dilated" not in _jaxpr(1, 2, "SAME", (0, 1))
+    # a padded 1x1 conv is no matmul: it stays a convolution
+    assert "conv_general_dilated" in _jaxpr(1, 1, ((1, 1), (1, 1)), (0, 1))
     # strided 3x3: the input gradient has no lhs-dilated (transposed) convolution
     assert "lhs_dilation=(2, 2)" not in _jaxpr(3, 2, ((1, 1), (1, 1)), 0)
     with monkeypatch.context() as m:
