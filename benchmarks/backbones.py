@@ -1,8 +1,17 @@
 """Train-step and eval throughput of jaxvision backbones against torchvision, on this machine.
 
-    python benchmarks/backbones.py                   # resnet50 + efficientnet_b0, 224 px, batch 16
+    python benchmarks/backbones.py                   # resnet50, efficientnet_b0, vgg16, unet
     python benchmarks/backbones.py --sweep           # also time jax under each XLA_FLAGS candidate
-    python benchmarks/backbones.py --models resnet50 --steps 3
+    python benchmarks/backbones.py --models resnet50 --steps 3 --jax-impls auto plain
+
+Models: torchvision's resnet50, efficientnet_b0, vgg16 at `--size` (224), and `unet`: the model
+and AdamW optimiser of configs/unet.py (depth 3, width 16, SAME, BatchNorm) on its 64x64 inputs,
+against the same U-Net written in torch below (`TorchUNet`). `--jax-impls` times jaxvision with
+its CPU layer forms ('auto', see jaxvision.layers.cpu_conv) and/or with them off ('plain', the
+library convolutions and XLA's select-and-scatter max pool backward), interleaved with torch, so
+before/after and the torch ratio come from the same minutes of machine load.
+`os.getloadavg()` is recorded before and after each model (the dev machine is shared; a figure
+taken under load is provisional), and `--peak` measures XLA's float32 2048^3 matmul rate.
 
 Train step: jaxvision = one jitted pure function (forward, softmax cross-entropy,
 `jax.value_and_grad`, optax SGD with momentum, BatchNorm statistics updated, buffers donated);
@@ -79,8 +88,51 @@ def _interleaved(fns: dict, batch: int, warmup: int, steps: int) -> dict[str, fl
     return {k: batch / sorted(t)[len(t) // 2] for k, t in times.items()}
 
 
-def jax_steps(name: str, batch: int, size: int) -> tuple[dict, float]:
-    """{'train', 'eval'} callables that run one jaxvision step to completion; compile seconds."""
+def jax_steps(name: str, batch: int, size: int, impl: str = "auto") -> tuple[dict, float]:
+    """{'train', 'eval'} callables that run one jaxvision step to completion; compile seconds.
+
+    `impl` sets `jaxvision.layers.cpu_conv.IMPL` while the steps are traced (compiled here)."""
+    from jaxvision.layers import cpu_conv
+
+    previous, cpu_conv.IMPL = cpu_conv.IMPL, impl
+    try:
+        if name == "unet":
+            return _jax_unet_steps(batch)
+        return _jax_backbone_steps(name, batch, size)
+    finally:
+        cpu_conv.IMPL = previous
+
+
+def _jax_unet_steps(batch: int) -> tuple[dict, float]:
+    import jax
+
+    from benchmarks.common import unet_training
+    from jaxvision.train.step import make_train_step
+
+    model, task, tx, init_fn, host_batch = unet_training(batch)
+    state = [jax.jit(init_fn)(jax.random.key(0), host_batch)]
+    data = jax.device_put(host_batch)
+    step = jax.jit(make_train_step(model, task, tx), donate_argnums=0)
+    key = jax.random.key(1)
+
+    def run_train():
+        state[0], metrics = step(state[0], data, key)
+        metrics["loss"].block_until_ready()
+
+    evaluate = jax.jit(lambda v, x: model.apply(v, x, train=False)[0])
+
+    def run_eval():
+        s = state[0]
+        evaluate({"params": s.params, "batch_stats": s.batch_stats},
+                 data["image"]).block_until_ready()
+
+    t0 = time.perf_counter()
+    run_train()
+    run_eval()
+    return {"train": run_train, "eval": run_eval}, time.perf_counter() - t0
+
+
+def _jax_backbone_steps(name: str, batch: int, size: int) -> tuple[dict, float]:
     import jax
     import jax.numpy as jnp
     import optax
@@ -128,18 +180,66 @@ def jax_steps(name: str, batch: int, size: int) -> tuple[dict, float]:
     return {"train": run_train, "eval": run_eval}, time.perf_counter() - t0
 
 
+def torch_unet(num_classes: int, depth: int, base_width: int):
+    """configs/unet.py's U-Net in torch: per level two (3x3 conv pad 1, no bias, BN, ReLU), 2x2
+    max pool; 2x2/2 transposed conv up, concat [skip, up], two conv-BN-ReLU; 1x1 head."""
+    import torch
+    from torch import nn
+
+    def double(cin, cout):
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                             nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU())
+
+    class TorchUNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            widths = [base_width * 2**i for i in range(depth + 1)]
+            self.down = nn.ModuleList(double(3 if i == 0 else widths[i - 1], widths[i])
+                                      for i in range(depth))
+            self.bottleneck = double(widths[depth - 1], widths[depth])
+            self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, 2)
+                                    for i in range(depth))
+            self.decoder = nn.ModuleList(double(2 * widths[i], widths[i]) for i in range(depth))
+            self.head = nn.Conv2d(widths[0], num_classes, 1)
+
+        def forward(self, x):
+            skips = []
+            for block in self.down:
+                x = block(x)
+                skips.append(x)
+                x = torch.nn.functional.max_pool2d(x, 2)
+            x = self.bottleneck(x)
+            for i in reversed(range(depth)):
+                x = self.decoder[i](torch.cat([skips[i], self.up[i](x)], 1))
+            return self.head(x)
+
+    return TorchUNet()
+
+
 def torch_steps(name: str, batch: int, size: int) -> dict:
-    """{'train', 'eval'} callables that run one torchvision step."""
+    """{'train', 'eval'} callables that run one torchvision (or `torch_unet`) step."""
     import torch
 
     _torch_schemas()
     import torchvision
 
     torch.manual_seed(0)
-    model = getattr(torchvision.models, name)(num_classes=1000)
-    x = torch.randn(batch, 3, size, size)
-    y = torch.randint(0, 1000, (batch,))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if name == "unet":
+        from configs import unet as unet_config
+
+        config = unet_config.get_config()
+        kw = config.model_kwargs
+        model = torch_unet(4, kw["depth"], kw["base_width"])
+        size = config.data.image_size
+        x = torch.randn(batch, 3, size, size)
+        y = torch.randint(0, 4, (batch, size, size))
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    else:
+        model = getattr(torchvision.models, name)(num_classes=1000)
+        x = torch.randn(batch, 3, size, size)
+        y = torch.randint(0, 1000, (batch,))
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def run_train():
         model.train()
@@ -156,18 +256,25 @@ def torch_steps(name: str, batch: int, size: int) -> dict:
     return {"train": run_train, "eval": run_eval}
 
 
+def _label(impl: str) -> str:
+    return "jax" if impl == "auto" else f"jax-{impl}"
+
+
 def bench(name: str, args, with_torch: bool) -> dict:
-    """images/s for jax (and torch) train and eval steps, timed interleaved; compile seconds."""
-    fns, compile_s = jax_steps(name, args.batch, args.size)
-    fns = {f"jax {k}": f for k, f in fns.items()}
+    """images/s for jax (each of `args.jax_impls`, and torch) train and eval steps, timed
+    interleaved; compile seconds; load averages before and after."""
+    res = {"load_before": os.getloadavg()}
+    fns = {}
+    for impl in args.jax_impls:
+        steps, res[f"{_label(impl)} compile_s"] = jax_steps(name, args.batch, args.size, impl)
+        fns.update({f"{_label(impl)} {k}": f for k, f in steps.items()})
     if with_torch:
         fns.update({f"torch {k}": f for k, f in torch_steps(name, args.batch, args.size).items()})
-    # train steps first (all frameworks), then eval steps, so each pair is timed together
-    res = {}
+    # train steps first (all frameworks), then eval steps, so each group is timed together
     for phase in ("train", "eval"):
         res.update(_interleaved({k: f for k, f in fns.items() if k.endswith(phase)},
                                 args.batch, args.warmup, args.steps))
-    res["compile_s"] = compile_s
+    res["load_after"] = os.getloadavg()
     return res
 
 
@@ -176,6 +283,7 @@ def _sweep(args) -> dict[str, dict]:
     for label, flags in CANDIDATE_FLAGS.items():
         env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
         cmd = [sys.executable, __file__, "--jax-only", "--json", "--models", *args.models,
+               "--jax-impls", *args.jax_impls,
                "--batch", str(args.batch), "--size", str(args.size), "--steps", str(args.steps),
                "--warmup", str(args.warmup)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -189,7 +297,11 @@ def _sweep(args) -> dict[str, dict]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", default=["resnet50", "efficientnet_b0"])
+    parser.add_argument("--models", nargs="+",
+                        default=["resnet50", "efficientnet_b0", "vgg16", "unet"])
+    parser.add_argument("--jax-impls", nargs="+", default=["auto"], choices=["auto", "plain"],
+                        help="jaxvision.layers.cpu_conv.IMPL values to time (plain = before)")
+    parser.add_argument("--peak", action="store_true", help="measure the float32 matmul peak")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=5)
@@ -202,23 +314,40 @@ def main():
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-    res = {m: bench(m, args, with_torch=not args.jax_only) for m in args.models}
+    res = {}
+    if args.peak:
+        from benchmarks.common import matmul_peak_flops
+
+        load = os.getloadavg()
+        res["matmul_peak_gflops"] = matmul_peak_flops() / 1e9
+        res["matmul_peak_load"] = load
+    for m in args.models:
+        res[m] = bench(m, args, with_torch=not args.jax_only)
+        print(f"  {m}: {json.dumps(res[m])}", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(res))
         return
 
-    print(f"\nbatch {args.batch}, {args.size}x{args.size}, {args.steps} timed steps, "
+    print(f"\nbatch {args.batch}, {args.size}x{args.size} (unet: 64x64), {args.steps} timed steps, "
           f"{os.cpu_count()} CPUs, XLA_FLAGS={os.environ['XLA_FLAGS']!r}")
-    print(f"{'model':<16} {'jax train':>10} {'torch train':>12} {'ratio':>6} "
-          f"{'jax eval':>9} {'torch eval':>11} {'ratio':>6} {'jit compile s':>14}")
+    if args.peak:
+        print(f"float32 2048^3 matmul: {res['matmul_peak_gflops']:.1f} GFLOP/s "
+              f"(load average before {res['matmul_peak_load'][0]:.2f})")
+    labels = [_label(i) for i in args.jax_impls]
     nan = float("nan")
-    for m in args.models:
-        r = res[m]
-        jt, tt, je, te = (r.get(k, nan) for k in ("jax train", "torch train", "jax eval",
-                                                   "torch eval"))
-        print(f"{m:<16} {jt:>10.2f} {tt:>12.2f} {jt / tt:>6.2f} {je:>9.2f} {te:>11.2f} "
-              f"{je / te:>6.2f} {r['compile_s']:>14.1f}")
-    print("(images/s; ratio = jaxvision / torchvision)")
+    for phase in ("train", "eval"):
+        cols = labels + ([] if args.jax_only else ["torch"])
+        print(f"\n{phase} (images/s; ratio = jax / torch)")
+        print(f"{'model':<16} {'load 1/5 min':>13} " + " ".join(f"{c:>10}" for c in cols) +
+              ("" if args.jax_only else " " + " ".join(f"{c + '/torch':>16}" for c in labels)))
+        for m in args.models:
+            r = res[m]
+            vals = [r.get(f"{c} {phase}", nan) for c in cols]
+            line = (f"{m:<16} {r['load_before'][0]:>6.2f}/{r['load_before'][1]:<6.2f} "
+                    + " ".join(f"{v:>10.2f}" for v in vals))
+            if not args.jax_only:
+                line += " " + " ".join(f"{v / vals[-1]:>16.2f}" for v in vals[:-1])
+            print(line)
 
     if args.sweep:
         results = _sweep(args)

@@ -2,12 +2,14 @@
 
     python -m benchmarks.unet_step [--batch 16] [--steps 20]
 
-Uses the model and optimiser of configs/unet.py on shapes-sized inputs (64x64x3).
+Uses the model and optimiser of configs/unet.py on shapes-sized inputs (64x64x3). Prints the
+load average with the figures (the dev machine is shared; a peak measured under load is low).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 import jax
 
@@ -20,6 +22,7 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
+    load = os.getloadavg()
     model, task, tx, init_fn, batch = unet_training(args.batch)
     state = jax.jit(init_fn)(jax.random.key(0), batch)
     step = jax.jit(make_train_step(model, task, tx))
@@ -39,6 +42,8 @@ def main():
     print(f"{'unet (configs/unet.py)':<28}{args.batch:>6}{seconds * 1e3:>10.1f}"
           f"{args.batch / seconds:>10.1f}{flops / 1e9:>12.2f}{rate / 1e9:>9.1f}"
           f"{peak / 1e9:>14.1f}{rate / peak:>7.1%}")
+    print(f"load average before: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min), "
+          f"after: {os.getloadavg()[0]:.2f}; under load the figures are provisional")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 # conv_init: torchvision's kaiming_normal_(mode="fan_out", nonlinearity="relu") for convs.
+from jaxvision.layers.cpu_conv import Conv
 from jaxvision.layers.depthwise import DepthwiseConv, conv_init
 
 
@@ -36,7 +37,8 @@ class ConvBN(nn.Module):
     """`[B, H, W, Cin] -> [B, H', W', features]`: conv (no bias), BatchNorm, optional activation.
 
     Mirrors torchvision's `Conv2dNormActivation` (children `conv`, `bn` = torch `.0`, `.1`).
-    `groups == Cin > 1` gives a depthwise convolution (`DepthwiseConv`, fast on CPU).
+    `groups == Cin > 1` gives a depthwise convolution (`DepthwiseConv`, fast on CPU); other
+    convs run through `cpu_conv.Conv` (1x1 as a matmul and faster strided backward on CPU).
     """
 
     features: int
@@ -55,7 +57,7 @@ class ConvBN(nn.Module):
         if self.groups > 1 and self.groups == x.shape[-1] == self.features:
             x = DepthwiseConv(k, self.strides, dtype=self.dtype, name="conv")(x)
         else:
-            x = nn.Conv(self.features, (k, k), strides=(self.strides, self.strides),
+            x = Conv(self.features, (k, k), strides=(self.strides, self.strides),
                         padding=torch_padding(k), feature_group_count=self.groups,
                         use_bias=False, kernel_init=conv_init, dtype=self.dtype, name="conv")(x)
         x = batch_norm(train, momentum=self.bn_momentum, epsilon=self.bn_epsilon,

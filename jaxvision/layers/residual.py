@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision.layers.conv_bn import batch_norm, conv_init, torch_padding
+from jaxvision.layers.cpu_conv import Conv
 
 
 class _Block(nn.Module):
@@ -21,7 +22,7 @@ class _Block(nn.Module):
     axis_name: str | None = None
 
     def conv(self, features, k, strides, name):
-        return nn.Conv(features, (k, k), strides=(strides, strides), padding=torch_padding(k),
+        return Conv(features, (k, k), strides=(strides, strides), padding=torch_padding(k),
                        use_bias=False, kernel_init=conv_init, dtype=self.dtype, name=name)
 
     def bn(self, train, name):

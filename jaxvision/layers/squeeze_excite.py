@@ -9,6 +9,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision.layers.conv_bn import conv_init
+from jaxvision.layers.cpu_conv import Conv
 
 
 class SqueezeExcite(nn.Module):
@@ -25,8 +26,8 @@ class SqueezeExcite(nn.Module):
     @nn.compact
     def __call__(self, x):
         s = jnp.mean(x, axis=(1, 2), keepdims=True)
-        s = nn.Conv(self.squeeze_channels, (1, 1), kernel_init=conv_init, dtype=self.dtype,
+        s = Conv(self.squeeze_channels, (1, 1), kernel_init=conv_init, dtype=self.dtype,
                     name="fc1")(s)
         s = self.activation(s)
-        s = nn.Conv(x.shape[-1], (1, 1), kernel_init=conv_init, dtype=self.dtype, name="fc2")(s)
+        s = Conv(x.shape[-1], (1, 1), kernel_init=conv_init, dtype=self.dtype, name="fc2")(s)
         return x * nn.sigmoid(s)

@@ -12,7 +12,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxvision.layers import adaptive_avg_pool, check_images
+from jaxvision.layers import Conv, adaptive_avg_pool, check_images, max_pool
 
 # name: (features, kernel, stride, padding, max pool after)
 CONVS = (
@@ -45,12 +45,12 @@ class AlexNet(nn.Module):
         x = jnp.asarray(x, self.dtype)
         features = {}
         for name, width, k, s, p, pool in CONVS:
-            x = nn.Conv(width, (k, k), strides=(s, s), padding=((p, p), (p, p)),
+            x = Conv(width, (k, k), strides=(s, s), padding=((p, p), (p, p)),
                         dtype=self.dtype, name=name)(x)
             x = nn.relu(x)
             features[name] = x
             if pool:
-                x = nn.max_pool(x, (3, 3), strides=(2, 2))
+                x = max_pool(x, 3, 2)
                 features["pool" + name[-1]] = x
         if self.num_classes is None:
             return None, features

@@ -16,10 +16,12 @@ import jax.numpy as jnp
 from jaxvision.layers import (
     BasicBlock,
     Bottleneck,
+    Conv,
     batch_norm,
     check_images,
     conv_init,
     global_avg_pool,
+    max_pool,
     torch_padding,
 )
 
@@ -70,13 +72,13 @@ class ResNet(nn.Module):
         x = jnp.asarray(x, self.dtype)
         features = {}
         k, s = (7, 2) if imagenet else (3, 1)
-        x = nn.Conv(64, (k, k), strides=(s, s), padding=torch_padding(k), use_bias=False,
+        x = Conv(64, (k, k), strides=(s, s), padding=torch_padding(k), use_bias=False,
                     kernel_init=conv_init, dtype=self.dtype, name="conv1")(x)
         x = batch_norm(train, dtype=self.dtype, axis_name=self.axis_name, name="bn1")(x)
         x = nn.relu(x)
         features["stem"] = features["stage1"] = x
         if imagenet:
-            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+            x = max_pool(x, 3, 2, padding=1)
         for i, n_blocks in enumerate(self.stage_sizes):
             for j in range(n_blocks):
                 strides = 2 if i > 0 and j == 0 else 1

@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxvision.layers import check_images
+from jaxvision.layers import Conv, check_images, max_pool
 from jaxvision.ops.crop import center_crop
 
 PADDINGS = ("VALID", "SAME")
@@ -34,7 +34,7 @@ class DoubleConv(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool):
         for i in range(2):
-            x = nn.Conv(self.features, (3, 3), padding=self.padding, use_bias=not self.batch_norm,
+            x = Conv(self.features, (3, 3), padding=self.padding, use_bias=not self.batch_norm,
                         dtype=self.dtype, name=f"conv{i}")(x)
             if self.batch_norm:
                 x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
@@ -99,7 +99,7 @@ class UNet(nn.Module):
             x = self._block(self.base_width * 2**level, f"down{level + 1}")(x, train)
             features[f"stage{level + 1}"] = x
             skips.append(x)
-            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            x = max_pool(x, 2, 2)
         x = self._block(self.base_width * 2**self.depth, "bottleneck")(x, train)
         features["bottleneck"] = x
         for level in reversed(range(self.depth)):
@@ -110,10 +110,10 @@ class UNet(nn.Module):
             else:
                 b, h, w, c = x.shape
                 x = jax.image.resize(x, (b, 2 * h, 2 * w, c), "bilinear")
-                x = nn.Conv(width, (1, 1), dtype=self.dtype, name=f"up{level + 1}")(x)
+                x = Conv(width, (1, 1), dtype=self.dtype, name=f"up{level + 1}")(x)
             skip = center_crop(skips[level], x.shape[1], x.shape[2])
             x = jnp.concatenate([skip, x], axis=-1)
             x = self._block(width, f"decoder{level + 1}")(x, train)
         features["decoder"] = x
-        logits = nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, name="head")(x)
+        logits = Conv(self.num_classes, (1, 1), dtype=self.dtype, name="head")(x)
         return logits, features

@@ -13,7 +13,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxvision.layers import adaptive_avg_pool, batch_norm, check_images
+from jaxvision.layers import Conv, adaptive_avg_pool, batch_norm, check_images, max_pool
 
 # convs per block, widths 64, 128, 256, 512, 512 (torchvision cfgs "A", "B", "D", "E").
 CONFIGS: dict[int, tuple[int, ...]] = {
@@ -57,14 +57,14 @@ class VGG(nn.Module):
         features = {}
         for b, (n_convs, width) in enumerate(zip(CONFIGS[self.depth], self.widths, strict=True)):
             for i in range(n_convs):
-                x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), kernel_init=_conv_init,
+                x = Conv(width, (3, 3), padding=((1, 1), (1, 1)), kernel_init=_conv_init,
                             dtype=self.dtype, name=f"conv{b + 1}_{i + 1}")(x)
                 if self.batch_norm:
                     x = batch_norm(train, dtype=self.dtype, axis_name=self.axis_name,
                                    name=f"bn{b + 1}_{i + 1}")(x)
                 x = nn.relu(x)
             features[f"conv{b + 1}"] = x
-            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            x = max_pool(x, 2, 2)
             features[f"pool{b + 1}"] = x
         if self.num_classes is None:
             return None, features
