@@ -35,6 +35,7 @@ offline by selective search (`jaxvision.data.proposals.selective_search_batch`).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -188,45 +189,70 @@ class RCNN(nn.Module):
             return dict(boxes=boxes, scores=scores, labels=labels, valid=valid,
                         proposals=proposals, proposals_valid=proposals_valid)
 
-        g = gt_boxes.shape[1]
-        ious = jax.vmap(box_iou)(regions, gt_boxes)  # [B, R, G]
-        ious = jnp.where(gt_valid[:, None, :], ious, -1.0)
-        best = jnp.max(ious, axis=-1, initial=-1.0)
-        matched = jnp.argmax(ious, axis=-1)
-        matched_labels = jnp.take_along_axis(gt_labels, matched, axis=1)
+        tg = jax.vmap(functools.partial(
+            training_targets, num_classes=k, fg_iou_thresh=self.fg_iou_thresh,
+            svm_neg_thresh=self.svm_neg_thresh, box_reg_iou_thresh=self.box_reg_iou_thresh))(
+            regions, regions_valid, gt_boxes, gt_labels, gt_valid)
 
         # (1) fine-tuning: softmax CE on a 32 fg / 96 bg sample of the batch's regions
-        fg = regions_valid & (best >= self.fg_iou_thresh)
-        bg = regions_valid & (best < self.fg_iou_thresh)
-        ft_target = jnp.where(fg, matched_labels, 0).reshape(-1)
-        state = jnp.where(fg, POSITIVE, jnp.where(bg, NEGATIVE, -1)).reshape(-1)
-        pos, neg = sample_balanced(self.make_rng("sample"), state, self.finetune_samples,
-                                   self.finetune_fg_fraction)
+        pos, neg = sample_balanced(self.make_rng("sample"), tg["finetune_state"].reshape(-1),
+                                   self.finetune_samples, self.finetune_fg_fraction)
         chosen = pos | neg
+        ft_target = tg["finetune_labels"].reshape(-1)
         ce = -jnp.take_along_axis(jax.nn.log_softmax(cls_logits), ft_target[:, None], axis=1)[:, 0]
         finetune = jnp.sum(jnp.where(chosen, ce, 0.0)) / jnp.maximum(jnp.sum(chosen), 1)
 
         # (2) SVMs: GT boxes positive, IoU < 0.3 negative, hard negatives mined per class
-        region_gt_labels = jnp.concatenate(
-            [jnp.where(gt_valid, gt_labels, 0), jnp.zeros(proposals.shape[:2], jnp.int32)], 1)
-        labels = jax.vmap(svm_labels, in_axes=(0, 0, 0, 0, 0, None, None))(
-            jnp.maximum(ious, 0.0), region_gt_labels, gt_labels, gt_valid, regions_valid, k,
-            self.svm_neg_thresh)
-        hinge, _ = svm_hinge_loss(svm_scores, labels.reshape(b * r, k), self.svm_hard_negatives,
-                                  self.svm_positive_weight)
+        hinge, _ = svm_hinge_loss(svm_scores, tg["svm_labels"].reshape(b * r, k),
+                                  self.svm_hard_negatives, self.svm_positive_weight)
         svm = hinge + 0.5 * self.svm_l2 * jnp.sum(svm_w[:, 1:] ** 2)
 
         # (3) box regression: proposals with IoU >= 0.6, their best box's class-specific deltas
-        is_proposal = jnp.arange(r) >= g
-        sel = regions_valid & is_proposal[None] & (best >= self.box_reg_iou_thresh)
-        matched_boxes = jnp.take_along_axis(gt_boxes, matched[..., None], axis=1)
-        t = regression_targets(matched_boxes, regions)
-        t = jnp.where(sel[..., None], t, 0.0)
-        pred = jnp.take_along_axis(deltas, matched_labels[..., None, None], axis=2)[:, :, 0]
-        sq = jnp.sum((pred - t) ** 2, axis=-1)
+        sel = tg["box_reg_mask"]
+        pred = jnp.take_along_axis(deltas, tg["box_reg_labels"][..., None, None], axis=2)[:, :, 0]
+        sq = jnp.sum((pred - tg["box_reg_targets"]) ** 2, axis=-1)
         box_reg = (jnp.sum(jnp.where(sel, sq, 0.0)) / jnp.maximum(jnp.sum(sel), 1)
                    + self.box_reg_l2 * jnp.sum(reg_w ** 2))
         return {"losses": {"finetune": finetune, "svm": svm, "box_reg": box_reg}}
+
+
+def training_targets(regions, regions_valid, gt_boxes, gt_labels, gt_valid, *, num_classes,
+                     fg_iou_thresh=0.5, svm_neg_thresh=0.3, box_reg_iou_thresh=0.6):
+    """One image's R-CNN training labels for its regions: the G (padded) ground-truth boxes
+    first, then the proposals.
+
+    regions: [R, 4] xyxy, R = G + P; regions_valid: [R]; gt_boxes: [G, 4]; gt_labels: [G] int;
+    gt_valid: [G]. With `best` a region's highest IoU with a valid ground-truth box (-1 with
+    none) and `matched` that box (the first of ties):
+    'finetune_state' [R] int32: 1 (foreground) if best >= fg_iou_thresh, 0 (background) if
+    below, -1 for invalid regions; 'finetune_labels' [R]: matched box's class for foreground,
+    else 0; 'svm_labels' [R, K] (`losses.svm.svm_labels`: ground-truth regions positive for
+    their class, IoU < svm_neg_thresh with every box of a class negative for it);
+    'box_reg_mask' [R]: valid proposals (not the ground-truth regions) with best >=
+    box_reg_iou_thresh; 'box_reg_labels' [R]: matched box's class; 'box_reg_targets' [R, 4]:
+    `regression_targets(matched box, region)` where the mask is set, else 0.
+    """
+    g = gt_boxes.shape[0]
+    r = regions.shape[0]
+    ious = jnp.where(gt_valid[None, :], box_iou(regions, gt_boxes), -1.0)  # [R, G]
+    best = jnp.max(ious, axis=-1, initial=-1.0)
+    matched = jnp.argmax(ious, axis=-1)
+    matched_labels = gt_labels[matched]
+    fg = regions_valid & (best >= fg_iou_thresh)
+    bg = regions_valid & (best < fg_iou_thresh)
+    region_gt_labels = jnp.concatenate(
+        [jnp.where(gt_valid, gt_labels, 0), jnp.zeros((r - g,), gt_labels.dtype)])
+    sel = regions_valid & (jnp.arange(r) >= g) & (best >= box_reg_iou_thresh)
+    t = regression_targets(gt_boxes[matched], regions)
+    return {
+        "finetune_state": jnp.where(fg, POSITIVE, jnp.where(bg, NEGATIVE, -1)).astype(jnp.int32),
+        "finetune_labels": jnp.where(fg, matched_labels, 0).astype(jnp.int32),
+        "svm_labels": svm_labels(jnp.maximum(ious, 0.0), region_gt_labels, gt_labels, gt_valid,
+                                 regions_valid, num_classes, svm_neg_thresh),
+        "box_reg_mask": sel,
+        "box_reg_labels": matched_labels.astype(jnp.int32),
+        "box_reg_targets": jnp.where(sel[:, None], t, 0.0),
+    }
 
 
 def regression_targets(gt_boxes, proposals):
