@@ -113,6 +113,8 @@ def test_svm_labels_on_hand_built_ious():
     gt_labels = np.array([1, 2, 1, 2], np.int32)
     gt_valid = np.array([True, True, True, False])
     rvalid = np.array([True] * 8 + [False])
+    ious[1, [0, 2]] = [0.3, 0.1]  # region 1's best class-1 IoU is exactly 0.3: ignored
+    ious[3, [0, 2]] = [0.0, np.float32(0.3) - np.float32(1e-7)]  # just below: negative
     got = np.asarray(svm_labels(ious, region_gt, gt_labels, gt_valid, rvalid, K))
     for r in range(9):
         for c in range(K):
@@ -191,7 +193,7 @@ def test_eval_contract_svm_scores_threshold_nms_decode_clip(model_and_params):
     images = jnp.asarray(np.random.default_rng(3).normal(size=(B, H, W, 3)), jnp.float32)
     props = np.zeros((B, P, 4), np.float32)
     props[0, :4] = [[0, 0, 30, 10], [0, 0, 9, 10],     # IoU exactly 0.3: both kept
-                    [0, 0, 12, 10], [30, 20, 60, 50]]  # IoU 0.4: suppressed; past the image
+                    [14, 0, 38, 10], [30, 20, 60, 50]]  # IoU 0.42: suppressed; past the image
     props[1, 0] = [10, 10, 26, 30]
     pvalid = np.array([[1, 1, 1, 1, 0], [1, 0, 0, 0, 0]], bool)
     sizes = np.array([[36, 44], [40, 48]], np.float32)
@@ -282,6 +284,10 @@ def test_train_losses_finite_without_boxes_or_proposals(model_and_params):
           "boxes_valid": np.array([[False, False], [True, False]])}
     pvalid = np.array([[False] * P, [True] * 3 + [False] * 2])
     ones = jnp.ones(3)
+    keys = jax.random.split(jax.random.key(5), 2)
+    params = dict(params)  # non-zero SVM and regressor weights, so features would get gradients
+    for key, name in zip(keys, ("svm_kernel", "bbox_reg_kernel"), strict=True):
+        params[name] = 0.1 * jax.random.normal(key, params[name].shape)
     g, losses = grad(params, ones, tg, props, pvalid)
     assert set(losses) == {"finetune", "svm", "box_reg"}
     assert all(np.isfinite(float(v)) for v in losses.values())
@@ -292,6 +298,7 @@ def test_train_losses_finite_without_boxes_or_proposals(model_and_params):
     for name in ("backbone", "fc6", "fc7", "cls_score"):
         assert all(float(jnp.abs(x).max()) == 0 for x in jax.tree.leaves(g_heads[name])), name
     assert float(jnp.abs(g_heads["svm_kernel"]).max()) > 0
+    assert float(jnp.abs(g_heads["bbox_reg_kernel"]).max()) > 0
     # nothing at all: no boxes anywhere, no valid proposal
     empty = {k: np.zeros_like(v) for k, v in tg.items()}
     g, losses = grad(params, ones, empty, props, np.zeros((B, P), bool))
