@@ -174,8 +174,8 @@ def model_and_params():
     model = get_model("rcnn", num_classes=K, backbone="vgg11", backbone_widths=(4, 4, 4, 4, 4),
                       crop_size=32, context_padding=4, fc_dim=8, detections_per_img=6)
     props = jnp.zeros((B, P, 4))
-    params = model.init(jax.random.key(0), jnp.zeros((B, H, W, 3)), train=False,
-                        proposals=props)["params"]
+    init = jax.jit(functools.partial(model.init, train=False))
+    params = init(jax.random.key(0), jnp.zeros((B, H, W, 3)), proposals=props)["params"]
     return model, params
 
 
@@ -315,3 +315,46 @@ def test_bad_input_errors(model_and_params):
         get_model("rcnn", backbone="resnet50").init(
             jax.random.key(0), jnp.zeros((1, 64, 64, 3)), train=False,
             proposals=jnp.zeros((1, 1, 4)))
+
+
+def test_finetune_samples_32_fg_96_bg_with_iou_labels(model_and_params):
+    # with cls_score's kernel zero every region's logits are its bias, so the mean CE over the
+    # sample is (32 * -log p(class 1) + 96 * -log p(background)) / 128 when there are more
+    # than 32 foreground (all class 1) and 96 background regions to draw from
+    model, params = model_and_params
+    params = dict(params)
+    params["cls_score"] = {"kernel": jnp.zeros_like(params["cls_score"]["kernel"]),
+                           "bias": jnp.array([0.3, -0.7, 1.1])}
+    p = 70
+    props = np.zeros((B, p, 4), np.float32)
+    props[:, :20] = [[0.5 * i, 0, 20, 20] for i in range(20)]          # IoU >= 0.55
+    props[:, 20:] = [[24 + 0.2 * i, 22, 40, 38] for i in range(50)]    # IoU 0
+    props[:, 19] = [0, 0, 40, 10]                                        # IoU 0.5 / 3 -> bg
+    props[:, 18] = [0, 0, 10, 40]                                        # 100 / 800 -> bg
+    tg = {"boxes": np.tile(np.array([[[0, 0, 20, 20]]], np.float32), (B, 1, 1)),
+          "labels": np.ones((B, 1), np.int32), "boxes_valid": np.ones((B, 1), bool)}
+    losses = model.apply({"params": params}, jnp.zeros((B, H, W, 3)), train=True, targets=tg,
+                         proposals=props, rngs={"dropout": jax.random.key(0),
+                                                "sample": jax.random.key(1)})["losses"]
+    logp = np.log(np.exp([0.3, -0.7, 1.1]) / np.exp([0.3, -0.7, 1.1]).sum())
+    n_fg = B * (1 + 18)
+    n_bg = B * (2 + 50)
+    assert n_fg > 32 and n_bg > 96
+    np.testing.assert_allclose(losses["finetune"], -(32 * logp[1] + 96 * logp[0]) / 128,
+                               rtol=1e-5)
+
+
+def test_default_model_is_the_papers_alexnet_227():
+    model = get_model("rcnn")
+    images = jax.ShapeDtypeStruct((1, 256, 320, 3), jnp.float32)
+    props = jax.ShapeDtypeStruct((1, 3, 4), jnp.float32)
+    variables = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(images.shape),
+                                                  train=False, proposals=jnp.zeros(props.shape)))
+    prm = variables["params"]
+    assert prm["fc6"]["kernel"].shape == (6 * 6 * 256, 4096)   # pool5 of a 227 crop
+    assert prm["svm_kernel"].shape == (4096, 21)                 # SVMs on fc7, 20 classes + bg
+    assert prm["bbox_reg_kernel"].shape == (6 * 6 * 256, 4 * 21)  # regressor on pool5
+    out = jax.eval_shape(lambda v: model.apply(v, jnp.zeros(images.shape), train=False,
+                                               proposals=jnp.zeros(props.shape)), variables)
+    assert out["boxes"].shape == (1, 100, 4) and out["scores"].shape == (1, 100)
+    assert model.nms_thresh == 0.3 and model.context_padding == 16 and model.crop_size == 227
