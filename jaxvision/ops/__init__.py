@@ -28,6 +28,7 @@ from jaxvision.ops.upsample import (
     max_unpool,
     nearest_upsample,
 )
+from jaxvision.ops.warp import warp_regions
 
 __all__ = [
     "base_anchors",
@@ -59,4 +60,5 @@ __all__ = [
     "max_pool_with_argmax",
     "max_unpool",
     "nearest_upsample",
+    "warp_regions",
 ]
