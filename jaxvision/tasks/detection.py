@@ -22,10 +22,15 @@ from jaxvision.tasks.detection_eval import DetectionEvaluator
 TARGET_FIELDS = ("boxes", "labels", "boxes_valid", "iscrowd", "masks")
 
 
-def _size_kwargs(model, batch) -> dict:
-    """`image_sizes=` for detectors that clip to the image inside the padding."""
-    accepts = "image_sizes" in inspect.signature(type(model).__call__).parameters
-    return {"image_sizes": batch["image_size"]} if accepts and "image_size" in batch else {}
+def _call_kwargs(model, batch) -> dict:
+    """What the detector's call takes from the batch: `image_sizes=` (clipping to the image
+    inside the padding) and, for detectors on external regions (R-CNN, Fast R-CNN),
+    `proposals=` [B, P, 4] and `proposals_valid=` [B, P] when the batch carries them."""
+    accepts = inspect.signature(type(model).__call__).parameters
+    given = {"image_sizes": "image_size", "proposals": "proposals",
+             "proposals_valid": "proposals_valid"}
+    return {arg: batch[field] for arg, field in given.items()
+            if arg in accepts and field in batch}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,14 +68,14 @@ class DetectionTask:
         return base + ("masks",) if self.masks else base
 
     def init(self, model, rng, batch):
-        return init_variables(model, rng, batch["image"], **_size_kwargs(model, batch))
+        return init_variables(model, rng, batch["image"], **_call_kwargs(model, batch))
 
     def loss(self, model, variables, batch, rng):
         """Weighted sum of the detector's loss terms; metrics: `loss`, each `loss_<term>`, and
         `dropped_boxes` (ground-truth boxes per image the pipeline dropped)."""
         targets = {k: batch[k] for k in TARGET_FIELDS if k in batch}
         out, new_state = apply_train(model, variables, batch["image"], rng, targets=targets,
-                                     **_size_kwargs(model, batch))
+                                     **_call_kwargs(model, batch))
         terms = {k: jnp.asarray(v, jnp.float32) for k, v in out["losses"].items()}
         unknown = sorted(set(self.loss_weights) - set(terms))
         if unknown:
@@ -86,7 +91,7 @@ class DetectionTask:
         """Eval-mode detections: boxes [B, D, 4], scores [B, D], labels [B, D], valid [B, D];
         with masks, masks bool [B, D, H, W]: each detection's mask pasted into the image and
         thresholded."""
-        out = model.apply(variables, batch["image"], train=False, **_size_kwargs(model, batch))
+        out = model.apply(variables, batch["image"], train=False, **_call_kwargs(model, batch))
         keep = ("boxes", "scores", "labels", "valid")
         predictions = {k: out[k] for k in keep}
         if self.masks:

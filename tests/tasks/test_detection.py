@@ -92,6 +92,31 @@ def test_predict_clips_to_each_image_size():
     assert float(out["boxes"][1, :, 1::2].max()) <= 4.0  # second image: 4 rows inside padding
 
 
+class ProposalEcho(nn.Module):
+    """Returns the proposals it was given as its detections (a region-based detector's call)."""
+
+    num_classes: int
+
+    @nn.compact
+    def __call__(self, images, train: bool, targets=None, proposals=None, proposals_valid=None):
+        self.param("unused", nn.initializers.zeros, (1,))
+        b, p = proposals.shape[:2]
+        return {"boxes": proposals, "scores": jnp.ones((b, p)), "valid": proposals_valid,
+                "labels": jnp.ones((b, p), jnp.int32)}
+
+
+def test_region_detectors_receive_the_batch_proposals_and_no_image_sizes():
+    task = get_task("detection", NAMES)
+    model = ProposalEcho(task.num_classes)
+    batch = _batch(np.random.default_rng(3))
+    batch["proposals"] = jnp.asarray(np.random.default_rng(4).uniform(0, 9, (2, 6, 4)))
+    batch["proposals_valid"] = jnp.asarray(np.arange(6)[None] < np.array([[6], [2]]))
+    variables = task.init(model, jax.random.key(0), batch)
+    out = task.predict(model, variables, batch)
+    np.testing.assert_array_equal(out["boxes"], batch["proposals"])
+    np.testing.assert_array_equal(out["valid"], batch["proposals_valid"])
+
+
 def _random_detections(rng, n_images=5, d=6, n=4, size=40, masks=False):
     """Two padded batches of predictions and ground truth, plus the same data unpadded."""
     preds, gts, plain_p, plain_g = [], [], [], []

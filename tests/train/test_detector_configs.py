@@ -11,7 +11,11 @@ from jaxvision.train import train_and_evaluate
 from tests.train.conftest import records
 
 # config -> (model_kwargs overrides that shrink it, the loss terms it logs)
+RCNN_TERMS = {"rpn_objectness", "rpn_box", "classifier", "box_reg"}
 DETECTORS = {
+    "faster_rcnn": (dict(backbone_kwargs=dict(widths=(8, 8, 16, 16, 32))), RCNN_TERMS),
+    "mask_rcnn": (dict(backbone_kwargs=dict(widths=(8, 8, 16, 16, 32)), mask_layers=(16,) * 4,
+                       mask_dim_reduced=16), RCNN_TERMS | {"mask"}),
     "ssd300": (dict(width=0.125), {"bbox_regression", "classification"}),
     "yolov3": (dict(width=0.125, depths=(1, 1, 1, 1, 1)),
                {"xy", "wh", "objectness", "classification"}),
@@ -34,3 +38,4 @@ def test_detector_config_trains_and_evaluates(name, tmp_path, data_dir):
     assert {f"loss_{t}" for t in terms} <= set(train[-1])
     assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in train)
     assert {"bbox/AP", "bbox/AP50", "voc07/mAP", "voc/mAP"} <= set(final)
+    assert ("segm/AP" in final) == config.task_kwargs.get("masks", False)
