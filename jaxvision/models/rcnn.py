@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxvision.losses.svm import svm_hinge_loss, svm_labels
+from jaxvision.models.detection.inputs import check_proposals
 from jaxvision.ops import batched_nms, box_iou, decode_boxes, encode_boxes, sample_balanced
 from jaxvision.ops.matching import NEGATIVE, POSITIVE
 from jaxvision.ops.warp import warp_regions
@@ -133,18 +134,7 @@ class RCNN(nn.Module):
         b, h, w, _ = images.shape
         if proposals is None and targets is not None and "proposals" in targets:
             proposals, proposals_valid = targets["proposals"], targets.get("proposals_valid")
-        if proposals is None:
-            raise ValueError(f"proposals: expected [{b}, P, 4] xyxy boxes (selective search), "
-                             f"got None")
-        proposals = jnp.asarray(proposals, jnp.float32)
-        if proposals.ndim != 3 or proposals.shape[0] != b or proposals.shape[2] != 4:
-            raise ValueError(f"proposals: expected [{b}, P, 4] xyxy, got {proposals.shape}")
-        if proposals_valid is None:
-            proposals_valid = jnp.ones(proposals.shape[:2], bool)
-        proposals_valid = jnp.asarray(proposals_valid, bool)
-        if proposals_valid.shape != proposals.shape[:2]:
-            raise ValueError(f"proposals_valid: expected shape {proposals.shape[:2]}, got "
-                             f"{proposals_valid.shape}")
+        proposals, proposals_valid = check_proposals(proposals, proposals_valid, b, "rcnn")
         if image_sizes is None:
             image_sizes = jnp.tile(jnp.array([[h, w]], jnp.float32), (b, 1))
         image_sizes = jnp.asarray(image_sizes, jnp.float32)

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 
 from jaxvision.layers import check_images
 from jaxvision.losses.ssd import SSD_BOX_WEIGHTS, ssd_loss
+from jaxvision.models.detection.inputs import check_targets
 from jaxvision.ops.anchors import ssd_default_boxes
 from jaxvision.ops.boxes import clip_boxes, decode_boxes
 from jaxvision.ops.nms import nms
@@ -138,7 +139,8 @@ class SSD300(nn.Module):
         anchors = self.default_boxes(image_size, [f.shape[1:3] for f in feats])
         out = {"cls_logits": cls_logits, "bbox_regression": bbox_regression}
         if train:
-            boxes, labels, valid = _check_targets(targets, images.shape[0])
+            t = check_targets(targets, images.shape[0], "ssd300")
+            boxes, labels, valid = t["boxes"], t["labels"], t["boxes_valid"]
             ratio = (1.0 - self.positive_fraction) / self.positive_fraction
             out["losses"] = ssd_loss(cls_logits, bbox_regression, anchors, boxes, labels, valid,
                                      iou_thresh=self.iou_thresh, neg_to_pos_ratio=ratio)
@@ -201,22 +203,6 @@ def feature_map_sizes(image_size):
             sizes.append(s)
         out.append(sizes)
     return list(zip(*out, strict=True))
-
-
-def _check_targets(targets, batch):
-    if targets is None:
-        raise ValueError("ssd300 targets: expected {'boxes', 'labels', 'boxes_valid'} when "
-                         "train=True, got None")
-    for key in ("boxes", "labels", "boxes_valid"):
-        if key not in targets:
-            raise ValueError(f"ssd300 targets[{key!r}]: expected a key of targets, got keys "
-                             f"{sorted(targets)}")
-    boxes = jnp.asarray(targets["boxes"], jnp.float32)
-    if boxes.ndim != 3 or boxes.shape[0] != batch or boxes.shape[-1] != 4:
-        raise ValueError(f"ssd300 targets['boxes']: expected shape [{batch}, N, 4], got "
-                         f"{boxes.shape}")
-    return boxes, jnp.asarray(targets["labels"], jnp.int32), jnp.asarray(targets["boxes_valid"],
-                                                                           bool)
 
 
 def ssd300(**kwargs) -> SSD300:

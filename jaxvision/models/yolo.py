@@ -32,6 +32,7 @@ import numpy as np
 from jaxvision.layers import check_images
 from jaxvision.losses.yolo import decode_yolo, yolo_loss
 from jaxvision.models.darknet import DEPTHS, Darknet53, DarknetConv, scaled
+from jaxvision.models.detection.inputs import check_targets
 from jaxvision.ops.boxes import clip_boxes
 from jaxvision.ops.nms import batched_nms
 
@@ -130,7 +131,8 @@ class YOLOv3(nn.Module):
         out = {"raw": raw}
         anchors = [jnp.asarray(table[s]) for s in strides]
         if train:
-            boxes, labels, valid = _check_targets(targets, images.shape[0])
+            t = check_targets(targets, images.shape[0], "yolov3")
+            boxes, labels, valid = t["boxes"], t["labels"], t["boxes_valid"]
             out["losses"] = yolo_loss(raw, strides, anchors, boxes, labels, valid,
                                       image_size=(h, w), ignore_thresh=self.ignore_thresh)
             return out
@@ -161,22 +163,6 @@ class YOLOv3(nn.Module):
                 "scores": jnp.where(valid, top[keep], 0.0),
                 "labels": jnp.where(valid, cls_idx[keep] + 1, 0).astype(jnp.int32),
                 "valid": valid}
-
-
-def _check_targets(targets, batch):
-    if targets is None:
-        raise ValueError("yolov3 targets: expected {'boxes', 'labels', 'boxes_valid'} when "
-                         "train=True, got None")
-    for key in ("boxes", "labels", "boxes_valid"):
-        if key not in targets:
-            raise ValueError(f"yolov3 targets[{key!r}]: expected a key of targets, got keys "
-                             f"{sorted(targets)}")
-    boxes = jnp.asarray(targets["boxes"], jnp.float32)
-    if boxes.ndim != 3 or boxes.shape[0] != batch or boxes.shape[-1] != 4:
-        raise ValueError(f"yolov3 targets['boxes']: expected shape [{batch}, N, 4], got "
-                         f"{boxes.shape}")
-    return boxes, jnp.asarray(targets["labels"], jnp.int32), jnp.asarray(targets["boxes_valid"],
-                                                                           bool)
 
 
 def yolov3(**kwargs) -> YOLOv3:

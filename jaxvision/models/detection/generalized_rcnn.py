@@ -8,26 +8,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxvision.layers import check_images
-
-_TARGET_FIELDS = ("boxes", "labels", "boxes_valid")
-
-
-def _check_targets(targets, batch):
-    if targets is None:
-        raise ValueError(f"targets: expected a dict with {_TARGET_FIELDS} in training, got None")
-    missing = [k for k in _TARGET_FIELDS if k not in targets]
-    if missing:
-        raise ValueError(f"targets: expected fields {_TARGET_FIELDS}, missing {missing}")
-    shape = tuple(jnp.shape(targets["boxes"]))
-    if len(shape) != 3 or shape[0] != batch or shape[2] != 4:
-        raise ValueError(f"targets['boxes']: expected [{batch}, N, 4] xyxy, got {shape}")
-    for k in ("labels", "boxes_valid"):
-        if tuple(jnp.shape(targets[k])) != shape[:2]:
-            raise ValueError(f"targets[{k!r}]: expected shape {shape[:2]}, got "
-                             f"{tuple(jnp.shape(targets[k]))}")
-    return {**targets, "labels": jnp.asarray(targets["labels"], jnp.int32),
-            "boxes_valid": jnp.asarray(targets["boxes_valid"], bool),
-            "boxes": jnp.asarray(targets["boxes"], jnp.float32)}
+from jaxvision.models.detection.inputs import check_proposals, check_targets
 
 
 class GeneralizedRCNN(nn.Module):
@@ -67,22 +48,15 @@ class GeneralizedRCNN(nn.Module):
             raise ValueError(f"image_sizes: expected [{b}, 2] (height, width), got "
                              f"{image_sizes.shape}")
         if train:
-            targets = _check_targets(targets, b)
+            targets = check_targets(targets, b, self.arch)
         _, feats = self.backbone(images, train=train)
         losses = {}
         if self.rpn is not None:
             proposals, proposals_valid, losses = self.rpn(
                 [feats[k] for k in self.rpn_levels], (h, w), image_sizes, train, targets)
-        elif proposals is None:
-            raise ValueError(f"proposals: expected [{b}, P, 4] xyxy boxes for a model without "
-                             f"an RPN, got None")
         else:
-            proposals = jnp.asarray(proposals, jnp.float32)
-            if proposals.ndim != 3 or proposals.shape[0] != b or proposals.shape[2] != 4:
-                raise ValueError(f"proposals: expected [{b}, P, 4] xyxy, got {proposals.shape}")
-            if proposals_valid is None:
-                proposals_valid = jnp.ones(proposals.shape[:2], bool)
-            proposals_valid = jnp.asarray(proposals_valid, bool)
+            proposals, proposals_valid = check_proposals(proposals, proposals_valid, b,
+                                                         self.arch)
         maps = [feats[k] for k in self.roi_levels]
         out = self.roi_heads(maps, (h, w), image_sizes, proposals, proposals_valid, train,
                              targets)
