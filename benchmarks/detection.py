@@ -40,6 +40,7 @@ taken under load is an upper bound on time, its ratio noise.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -307,18 +308,16 @@ def bench_faster_rcnn(size, train_batch, warmup, steps, num_classes=NUM_CLASSES,
 
 
 # ------------------------------------------------------------------------------ single stage
-def single_stage_fns(name, batch, size, num_classes=NUM_CLASSES):
-    """{'jax': fn, 'torch': fn or None} running one inference call on a random batch."""
+@functools.cache
+def single_stage_model(name, size, num_classes=NUM_CLASSES):
+    """(jaxvision model, variables, jitted inference, torchvision model or None), built once per
+    model for every batch size."""
     import jax
     import jax.numpy as jnp
-    import numpy as np
 
     from jaxvision.models import get_model
 
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(batch, size, size, 3)).astype(np.float32)
-    jx = jnp.asarray(x)
-    tfn = None
+    tm = None
     if name == "ssd300":
         import torch
         import torchvision
@@ -337,23 +336,42 @@ def single_stage_fns(name, batch, size, num_classes=NUM_CLASSES):
                 conv.weight.mul_(3.0)
         variables = from_torchvision("ssd300_vgg16", tm.state_dict())
         model = get_model("ssd300", num_classes=num_classes)
-        tx = [torch.from_numpy(im.transpose(2, 0, 1).copy()) for im in x]
-
-        def tfn():
-            with torch.inference_mode():
-                tm(tx)
     elif name == "yolov3":
         model = get_model("yolov3")
-        variables = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(jx[:1])
+        variables = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(
+            jnp.zeros((1, size, size, 3)))
     else:
         raise ValueError(f"model: expected 'ssd300' or 'yolov3', got {name!r}")
     infer = jax.jit(lambda v, x: model.apply(v, x, train=False))
+    return model, variables, infer, tm
+
+
+def single_stage_fns(name, batch, size, num_classes=NUM_CLASSES):
+    """{'jax': fn, 'torch': fn or None} each running one inference call on a random batch
+    [batch, size, size, 3]; jit compile seconds."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    _, variables, infer, tm = single_stage_model(name, size, num_classes)
+    x = np.random.default_rng(1).normal(size=(batch, size, size, 3)).astype(np.float32)
+    jx = jnp.asarray(x)
     t0 = time.perf_counter()
     jax.block_until_ready(infer(variables, jx))
     compile_s = time.perf_counter() - t0
 
     def jfn():
         jax.block_until_ready(infer(variables, jx)["boxes"])
+
+    tfn = None
+    if tm is not None:
+        import torch
+
+        tx = [torch.from_numpy(im.transpose(2, 0, 1).copy()) for im in x]
+
+        def tfn():
+            with torch.inference_mode():
+                tm(tx)
 
     return {"jax": jfn, "torch": tfn}, compile_s
 
