@@ -168,8 +168,10 @@ def _targets(rng, batch, size, num_classes, n=4):
     return boxes, labels
 
 
-def bench_faster_rcnn(size, train_batch, warmup, steps, num_classes=NUM_CLASSES, **kwargs):
-    """Rows for inference (batch 1), the train step and the per-stage breakdown."""
+def bench_faster_rcnn(size, train_batch, warmup, steps, num_classes=NUM_CLASSES,
+                      train_size=None, **kwargs):
+    """Rows for inference (batch 1), the train step (at train_size, default size) and the
+    per-stage breakdown."""
     import flax.linen as nn
     import jax
     import jax.numpy as jnp
@@ -204,8 +206,9 @@ def bench_faster_rcnn(size, train_batch, warmup, steps, num_classes=NUM_CLASSES,
     n_torch = len(torch_infer()[0]["boxes"])
 
     # ---- train step, batch `train_batch`
-    xb = rng.normal(size=(train_batch, h, w, 3)).astype(np.float32)
-    boxes, labels = _targets(rng, train_batch, size, num_classes)
+    train_size = tuple(train_size or size)
+    xb = rng.normal(size=(train_batch, *train_size, 3)).astype(np.float32)
+    boxes, labels = _targets(rng, train_batch, train_size, num_classes)
     tgt = dict(boxes=jnp.asarray(boxes), labels=jnp.asarray(labels),
                boxes_valid=jnp.ones(labels.shape, bool))
     tx = optax.sgd(0.01, momentum=0.9)
@@ -243,12 +246,14 @@ def bench_faster_rcnn(size, train_batch, warmup, steps, num_classes=NUM_CLASSES,
                           momentum=0.9)
 
     def torch_train():
+        tv.transform.min_size, tv.transform.max_size = (min(train_size),), max(train_size)
         tv.train()
         opt.zero_grad(set_to_none=True)
         loss = sum(tv(tv_train, tv_targets).values())
         loss.backward()
         opt.step()
         tv.eval()
+        tv.transform.min_size, tv.transform.max_size = (min(size),), max(size)
 
     res = interleaved({"jax infer": jax_infer, "torch infer": torch_infer}, warmup, steps)
     # ---- per stage, batch 1 (jaxvision: each stage jitted on the previous stage's outputs)
@@ -405,7 +410,9 @@ def report(args, frcnn, single) -> str:
                   "test ops | torch / jax |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for k, label in (("infer", "inference, batch 1 (postprocess included)"),
-                         ("train", f"train step, batch {args.train_batch} (fwd+bwd+SGD)")):
+                         ("train", f"train step, batch {args.train_batch} (fwd+bwd+SGD)"
+                                   + ("" if args.train_size == size else
+                                      f" at {args.train_size[0]}x{args.train_size[1]}"))):
             rj, rt = r[f"jax {k}"], r[f"torch {k}"]
             lines.append(f"| {label} | {_ms(rj['s'])} | {rj['load']:.1f} | {_ms(rt['s'])} | "
                          f"{rt['load']:.1f} | {_excl(rt)} | {rt['s'] / rj['s']:.2f} |")
@@ -462,13 +469,18 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--train-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                        help="Faster R-CNN train-step image size (default 800 1088: "
+                             "OOM-killed at 24 GB RSS on the 23 GB dev machine)")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes, 1 step, no warm-up (for the test)")
     args = parser.parse_args(argv)
     args.frcnn_size, args.train_batch, args.ssd_size, args.yolo_size = (800, 1088), 2, 300, 416
+    args.train_size = tuple(args.train_size or args.frcnn_size)
     args.num_classes, args.frcnn_kwargs = NUM_CLASSES, {}
     if args.quick:  # every row, at a fraction of the work (YOLOv3 keeps its 81 classes)
         args.frcnn_size, args.yolo_size, args.num_classes = (256, 320), 128, 5
+        args.train_size = args.frcnn_size
         args.frcnn_kwargs = dict(rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_test=50,
                                  rpn_pre_nms_top_n_train=100, rpn_post_nms_top_n_train=50,
                                  box_batch_size_per_image=32, box_detections_per_img=20)
@@ -483,7 +495,7 @@ def main(argv=None) -> str:
     frcnn, single = None, {}
     if "faster_rcnn" in args.models:
         frcnn = bench_faster_rcnn(args.frcnn_size, args.train_batch, args.warmup, args.steps,
-                                  args.num_classes, **args.frcnn_kwargs)
+                                  args.num_classes, args.train_size, **args.frcnn_kwargs)
         res = frcnn["res"]
         single[("faster_rcnn", 1)] = {"jax": res["jax infer"], "torch": res["torch infer"]}
         print(f"faster_rcnn done: {res}", file=sys.stderr, flush=True)
