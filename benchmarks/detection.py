@@ -4,6 +4,10 @@ breakdown), SSD300 and YOLOv3 inference images/s, jaxvision against torchvision.
     python -m benchmarks.detection                          # full: 800x1088, batch 1 and 8
     python -m benchmarks.detection --models ssd300 yolov3 --batch 1 8 --steps 5
     python -m benchmarks.detection --quick                  # small sizes, 1 step (the test's)
+    python -m benchmarks.detection --models faster_rcnn --train-size 400 544   # see README
+
+At 800x1088 the train step (batch 2, both frameworks in one process) was OOM-killed at 24 GB on
+the 23 GB dev machine: `--train-size` times it on smaller images (inference stays 800x1088).
 
 Faster R-CNN: jaxvision `get_model('faster_rcnn', backbone='resnet50_fpn', num_classes=91)` with
 the weights of a randomly initialised torchvision `fasterrcnn_resnet50_fpn(weights=None,
