@@ -7,7 +7,8 @@ for the shapes (24/48/96 px), RPN + RoI Pool 7x7 head trained jointly with the f
 Result (measured, 2-core CPU with nothing else running, 31 images/s): after 1,200 steps test
 bbox/AP50 0.964, bbox/AP 0.727, bbox/AP75 0.824, voc07/mAP 0.959 in 5 min 41 s wall, dataset
 generation included (issue 11's target: AP50 >= 0.90 and AP >= 0.60 within 20 minutes).
-`--config.model_kwargs.backbone=resnet50_fpn` gives torchvision's fasterrcnn_resnet50_fpn (use with `--config.data.min_size=800 --config.data.max_size=1333`).
+`--config.model_kwargs.backbone=resnet50_fpn` gives torchvision's fasterrcnn_resnet50_fpn
+(use with `--config.data.min_size=800 --config.data.max_size=1333`).
 """
 
 from configs.detection_shapes import detection_shapes
