@@ -55,19 +55,6 @@ CANDIDATE_FLAGS = {
 }
 
 
-def _torch_schemas():
-    """torchvision's compiled ops do not load here; defining their schemas lets it import."""
-    import torch
-
-    try:
-        lib = torch.library.Library("torchvision", "DEF")
-        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        lib.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
-        _torch_schemas.lib = lib
-    except RuntimeError:
-        pass
-
-
 def _interleaved(fns: dict, batch: int, warmup: int, steps: int) -> dict[str, float]:
     """images/s of each callable from the median of `steps` timed calls, taken in rounds
     (a, b, a, b, ...) so that load from other processes on shared cores hits all alike.
@@ -221,7 +208,9 @@ def torch_steps(name: str, batch: int, size: int) -> dict:
     """{'train', 'eval'} callables that run one torchvision (or `torch_unet`) step."""
     import torch
 
-    _torch_schemas()
+    from benchmarks.common import define_torchvision_schemas
+
+    define_torchvision_schemas()
     import torchvision
 
     torch.manual_seed(0)

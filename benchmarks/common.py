@@ -63,3 +63,19 @@ def unet_training(batch_size: int, *, dtype=jnp.float32, axis_name=None):
         return create_train_state(task.init(model.clone(axis_name=None), key, b), tx)
 
     return model, task, tx, init_fn, batch
+
+
+def define_torchvision_schemas() -> None:
+    """torchvision's compiled ops do not load here; defining the two op schemas it registers
+    fake implementations for lets `import torchvision` succeed (as tests/conftest.py does)."""
+    import torch
+
+    if getattr(define_torchvision_schemas, "lib", None) is not None:
+        return
+    try:
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
+    except RuntimeError:  # already defined in this process
+        return
+    define_torchvision_schemas.lib = lib  # keep the Library alive

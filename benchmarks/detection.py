@@ -111,17 +111,10 @@ CLOCK = _OpClock()
 def torch_setup():
     """torchvision with the tests' CPU nms / roi_align registered (and clocked)."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.common import define_torchvision_schemas
     from tests import torchvision_ops
 
-    try:  # the schemas tests/conftest.py defines, so that torchvision imports
-        import torch
-
-        lib = torch.library.Library("torchvision", "DEF")
-        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        lib.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
-        torch_setup.lib = lib
-    except RuntimeError:
-        pass
+    define_torchvision_schemas()
     if getattr(torch_setup, "done", False):
         return
     torchvision_ops.register()
