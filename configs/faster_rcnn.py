@@ -15,19 +15,20 @@ from configs.detection_shapes import detection_shapes
 from jaxvision.train.config import base_config
 
 # the RPN and RoI sampling sizes scaled to an 8x8 map (576 anchors) and 1-3 objects per image
-SMALL_IMAGE_SETTINGS = dict(
-    rpn_pre_nms_top_n_train=576, rpn_post_nms_top_n_train=256, rpn_pre_nms_top_n_test=576,
-    rpn_post_nms_top_n_test=128, rpn_batch_size_per_image=128, box_batch_size_per_image=64,
-    box_detections_per_img=20)
+RPN_SETTINGS = dict(
+    anchor_sizes=((24, 48, 96),), rpn_pre_nms_top_n_train=576, rpn_post_nms_top_n_train=256,
+    rpn_pre_nms_top_n_test=576, rpn_post_nms_top_n_test=128, rpn_batch_size_per_image=128)
+BOX_SETTINGS = dict(box_batch_size_per_image=64, box_detections_per_img=20)
 
 
-def detector_config(model: str):
-    """The shared shapes-detection recipe of the two-stage configs."""
+def detector_config(model: str, rpn: bool = True):
+    """The shared shapes-detection recipe of the two-stage configs (`rpn=False`: Fast R-CNN,
+    on proposals from the data)."""
     config = base_config()
     config.model = model
     config.model_kwargs.update(dict(
         backbone="vgg16", backbone_kwargs=dict(widths=(16, 32, 64, 128, 128)),
-        anchor_sizes=((24, 48, 96),), representation_size=256, **SMALL_IMAGE_SETTINGS))
+        representation_size=256, **BOX_SETTINGS, **(RPN_SETTINGS if rpn else {})))
     config.task = "detection"
     detection_shapes(config, recipe="rcnn")
     config.train.update(dict(steps=1200, batch_size=8, eval_batch_size=32, log_every=50,

@@ -19,6 +19,9 @@ a contract the detection tasks rely on):
     orig_size         int32   [2]  original (height, width)
     image_size        int32   [2]  (height, width) of the resized content before padding
     num_dropped_boxes int32   []   boxes dropped by a crop, for having no area, or by max_boxes
+    proposals         float32 [P, 4]  only when the source has them (data.proposals): external
+                                      region proposals, moved with the image like boxes
+    proposals_valid   bool    [P]     False for padding and for proposals a crop emptied
 
 Classification (`image`, `label`) and segmentation (`image`, `segmentation`) examples carry only
 the fields asked for.
@@ -141,7 +144,8 @@ class ExampleTransform:
         wanted = set(self.fields)
         detection = self.is_detection
         if detection:
-            wanted |= {"boxes", "labels", "iscrowd", "difficult", "image_id", "orig_size"}
+            wanted |= {"boxes", "labels", "iscrowd", "difficult", "image_id", "orig_size",
+                       "proposals", "proposals_valid"}
         source = example
         example = {k: np.asarray(v) for k, v in example.items() if k in wanted}
         dropped = 0
@@ -186,6 +190,8 @@ class ExampleTransform:
             example, empty = transforms.drop_empty(example)
             dropped += empty + max(len(example["boxes"]) - self.max_boxes, 0)
             example = transforms.pad_instances(example, self.max_boxes)
+            if "proposals" in example:
+                example = transforms.finish_proposals(example)
             example["image_size"] = np.asarray(content, np.int32)
             example["num_dropped_boxes"] = np.int32(dropped)
         elif "image_id" in example:

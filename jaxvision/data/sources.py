@@ -11,6 +11,8 @@ num_train`, `data.builders.folder.holdout`, `data.builders.coco.masks`).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import types
 from collections.abc import Callable
@@ -180,4 +182,31 @@ def load_splits(name: str, data_cfg, *, prepare: bool = True) -> DatasetSplits:
     entry, arg = parse_dataset(name)
     data = _namespace(data_cfg)
     data.data_dir = os.path.expanduser(data.data_dir)
-    return TABLE[entry](arg, data, prepare)
+    splits = TABLE[entry](arg, data, prepare)
+    settings = dict(getattr(data, "proposals", None) or {})
+    if settings.get("method", "none") == "none":
+        return splits
+    return dataclasses.replace(splits, **{
+        split: _with_proposals(getattr(splits, split), name, split, data, settings)
+        for split in ("train", "test")})
+
+
+def _with_proposals(source, name: str, split: str, data, settings: dict):
+    """`source` with selective-search proposals from a per-split cache file under
+    `<data_dir>/jaxvision_proposals/`, keyed by everything that decides the images and boxes."""
+    from jaxvision.data.proposals import WithProposals, cached_proposals
+
+    entry = parse_dataset(name)[0]
+    key = dict(dataset=name, split=split, size=len(source), image_size=data.image_size,
+               builder=builder_kwargs(entry, data) if entry in BUILDER_DEFAULTS else {},
+               proposals=settings)
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=list).encode()).hexdigest()
+    folder = os.path.join(data.data_dir, "jaxvision_proposals")
+    os.makedirs(folder, exist_ok=True)
+    stem = name.replace(":", "_").replace("/", "_")[-60:]
+    boxes, valid = cached_proposals(
+        source, os.path.join(folder, f"{stem}-{split}-{digest[:16]}.npz"),
+        settings["max_proposals"], processes=settings["processes"],
+        desc=f"selective search ({split})", ks=tuple(settings["ks"]),
+        strategy=settings["strategy"], min_size=settings["min_size"], seed=settings["seed"])
+    return WithProposals(source, boxes, valid)

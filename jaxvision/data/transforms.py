@@ -3,9 +3,10 @@
 Field kinds (`KINDS`): `image` [H, W, C] (uint8 or float32 in 0..255), `mask` (semantic
 segmentation [H, W], 255 = ignore), `boxes` [N, 4] xyxy absolute pixels, `box_field` (one value
 per box: `labels`, `iscrowd`, `difficult`), `instance_masks` [N, H, W] (`masks`, also per box) and
-`scalar` (`label`, `image_id`, `orig_size`, ...: passed through). A geometric transform moves every
-spatial field of an example together; a box-dropping one drops the same rows of every per-box
-field.
+`scalar` (`label`, `image_id`, `orig_size`, ...: passed through). `proposals` [P, 4] (external
+region proposals, R-CNN / Fast R-CNN) are boxes too, with their own rows: `proposals_valid` [P]
+marks the real ones. A geometric transform moves every spatial field of an example together; a
+box-dropping one drops the same rows of every per-box field (never proposals).
 
 Coordinates: pixel (0, 0) is the top-left corner, a pixel's centre is at +0.5 (DESIGN.md).
 """
@@ -20,8 +21,10 @@ IGNORE = 255  # segmentation value the losses and metrics skip (fills padded mas
 
 KINDS = {"image": "image", "segmentation": "mask", "boxes": "boxes", "masks": "instance_masks",
          "labels": "box_field", "iscrowd": "box_field", "difficult": "box_field",
-         "label": "scalar", "image_id": "scalar", "orig_size": "scalar"}
+         "label": "scalar", "image_id": "scalar", "orig_size": "scalar", "proposals": "boxes",
+         "proposals_valid": "scalar"}
 PER_BOX = ("boxes", "labels", "iscrowd", "difficult", "masks")
+BOX_SETS = tuple(k for k, kind in KINDS.items() if kind == "boxes")  # moved like boxes
 
 
 def normalise(image: np.ndarray) -> np.ndarray:
@@ -39,9 +42,9 @@ def hflip(example: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out["segmentation"] = example["segmentation"][:, ::-1]
     if "masks" in example:
         out["masks"] = example["masks"][:, :, ::-1]
-    if "boxes" in example:
-        boxes = example["boxes"]
-        out["boxes"] = np.stack(
+    for key in BOX_SETS & example.keys():
+        boxes = example[key]
+        out[key] = np.stack(
             [width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=-1
         ).astype(boxes.dtype)
     return out
@@ -135,9 +138,9 @@ def resize(example: dict[str, np.ndarray], size: tuple[int, int]) -> dict[str, n
         out["segmentation"] = resize_nearest(example["segmentation"], (h, w), 0)
     if "masks" in example:
         out["masks"] = resize_nearest(example["masks"], (h, w), 1)
-    if "boxes" in example:
-        ratio = np.array([w / width, h / height, w / width, h / height], np.float32)
-        out["boxes"] = (example["boxes"].astype(np.float32) * ratio).astype(np.float32)
+    ratio = np.array([w / width, h / height, w / width, h / height], np.float32)
+    for key in BOX_SETS & example.keys():
+        out[key] = (example[key].astype(np.float32) * ratio).astype(np.float32)
     return out
 
 
@@ -181,9 +184,9 @@ def place(example: dict[str, np.ndarray], canvas: tuple[int, int], top: int, lef
         masks = np.zeros((len(example["masks"]), ch, cw), example["masks"].dtype)
         masks[:, top:top + height, left:left + width] = example["masks"]
         out["masks"] = masks
-    if "boxes" in example:
-        out["boxes"] = (example["boxes"] + np.array([left, top, left, top], np.float32)
-                        ).astype(np.float32)
+    for key in BOX_SETS & example.keys():
+        out[key] = (example[key] + np.array([left, top, left, top], np.float32)
+                    ).astype(np.float32)
     return out
 
 
@@ -206,9 +209,9 @@ def crop(example: dict[str, np.ndarray], top: int, left: int, height: int, width
         out["segmentation"] = example["segmentation"][top:top + height, left:left + width]
     if "masks" in example:
         out["masks"] = example["masks"][:, top:top + height, left:left + width]
-    if "boxes" in example:
-        boxes = example["boxes"] - np.array([left, top, left, top], np.float32)
-        out["boxes"] = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
+    for key in BOX_SETS & example.keys():
+        boxes = example[key] - np.array([left, top, left, top], np.float32)
+        out[key] = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
     return out
 
 
@@ -217,6 +220,16 @@ def drop_empty(example: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], i
     boxes = example["boxes"]
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     return select_boxes(example, keep), int((~keep).sum())
+
+
+def finish_proposals(example: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Marks proposals a crop left with no area invalid and zeroes every invalid row:
+    proposals float32 [P, 4], proposals_valid bool [P]."""
+    boxes = example["proposals"].astype(np.float32)
+    valid = (np.asarray(example.get("proposals_valid", np.ones(len(boxes))), bool)
+             & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
+    return {**example, "proposals": np.where(valid[:, None], boxes, 0.0).astype(np.float32),
+            "proposals_valid": valid}
 
 
 def pad_instances(example: dict[str, np.ndarray], max_boxes: int) -> dict[str, np.ndarray]:

@@ -23,8 +23,10 @@ the current features instead of on frozen ones. What differs from the paper:
   the SVM regulariser is `svm_l2 / 2 * |W|^2` added to the mean hinge, and the regressor's
   ridge term `box_reg_l2 * |W|^2` is added to the mean squared error (lambda per sample);
 - the training regions of an image are its ground-truth boxes and its `P` proposals (padded,
-  static shapes): the CNN runs on all of them once, the fine-tuning loss uses a random
-  32 / 96 sample of them (rng stream 'sample'), the SVM and regressor losses use all;
+  static shapes), or with `train_proposals=n` a random sample of n of its proposals, up to
+  `finetune_fg_fraction` of them foreground (rng stream 'sample'; the paper's SGD windows):
+  the CNN runs on these regions once, the fine-tuning loss uses a random 32 / 96 sample of
+  them, the SVM and regressor losses use all;
 - fc6/fc7 are evaluated a second time without dropout in training for the SVM features (the
   conv layers run once per region);
 - `iscrowd` boxes are treated as ordinary ground truth.
@@ -82,6 +84,7 @@ class RCNN(nn.Module):
     nms_thresh: float = 0.3
     score_thresh: float = -1.0
     fg_iou_thresh: float = 0.5
+    train_proposals: int | None = None
     finetune_samples: int = 128
     finetune_fg_fraction: float = 0.25
     svm_neg_thresh: float = 0.3
@@ -146,6 +149,12 @@ class RCNN(nn.Module):
             gt_boxes = jnp.asarray(targets["boxes"], jnp.float32)
             gt_labels = jnp.asarray(targets["labels"], jnp.int32)
             gt_valid = jnp.asarray(targets.get("boxes_valid", gt_labels > 0), bool)
+            if self.train_proposals is not None and self.train_proposals < proposals.shape[1]:
+                keys = jax.random.split(self.make_rng("sample"), b)
+                proposals, proposals_valid = jax.vmap(functools.partial(
+                    sample_proposals, count=self.train_proposals,
+                    fg_fraction=self.finetune_fg_fraction, fg_iou_thresh=self.fg_iou_thresh))(
+                    keys, proposals, proposals_valid, gt_boxes, gt_valid)
             regions = jnp.concatenate([gt_boxes, proposals], axis=1)
             regions_valid = jnp.concatenate([gt_valid, proposals_valid], axis=1)
         else:
@@ -204,6 +213,21 @@ class RCNN(nn.Module):
         box_reg = (jnp.sum(jnp.where(sel, sq, 0.0)) / jnp.maximum(jnp.sum(sel), 1)
                    + self.box_reg_l2 * jnp.sum(reg_w ** 2))
         return {"losses": {"finetune": finetune, "svm": svm, "box_reg": box_reg}}
+
+
+def sample_proposals(key, proposals, proposals_valid, gt_boxes, gt_valid, *, count,
+                     fg_fraction=0.25, fg_iou_thresh=0.5):
+    """One image's training windows: `count` of its valid proposals [P, 4], at most
+    `fg_fraction` of them foreground (IoU >= fg_iou_thresh with a valid ground-truth box of
+    gt_boxes [G, 4] / gt_valid [G]), the rest background, drawn uniformly (`sample_balanced`).
+    Returns (proposals [count, 4], valid [count]); fewer valid proposals leave padding rows."""
+    ious = jnp.where(gt_valid[None, :], box_iou(proposals, gt_boxes), -1.0)
+    best = jnp.max(ious, axis=-1, initial=-1.0)
+    state = jnp.where(proposals_valid, jnp.where(best >= fg_iou_thresh, POSITIVE, NEGATIVE), -1)
+    pos, neg = sample_balanced(key, state, count, fg_fraction)
+    chosen = pos | neg
+    index = jnp.argsort(~chosen, stable=True)[:count]  # the chosen first, in proposal order
+    return proposals[index], chosen[index]
 
 
 def training_targets(regions, regions_valid, gt_boxes, gt_labels, gt_valid, *, num_classes,
@@ -282,5 +306,6 @@ def rcnn(**kwargs) -> RCNN:
     """R-CNN. kwargs: num_classes=21, backbone='alexnet' | 'vgg11'..'vgg19' (backbone_widths),
     crop_size=227, context_padding=16, fc_dim=4096, svm_features='fc7', detections_per_img=100,
     nms_thresh=0.3, score_thresh=-1.0 (SVM scores), axis_name, dtype; training thresholds
-    fg_iou_thresh=0.5, svm_neg_thresh=0.3, box_reg_iou_thresh=0.6 and sampling sizes (RCNN)."""
+    fg_iou_thresh=0.5, svm_neg_thresh=0.3, box_reg_iou_thresh=0.6 and sampling sizes
+    (train_proposals=None: every proposal; finetune_samples, finetune_fg_fraction; RCNN)."""
     return RCNN(**kwargs)

@@ -34,58 +34,25 @@ def sliding_windows(image_size, window_sizes, stride):
 
 
 def felzenszwalb(image, k=100.0, sigma=0.8, min_size=50):
-    """Graph-based segmentation (Felzenszwalb & Huttenlocher 2004) on an 8-connected grid.
+    """Graph-based segmentation (Felzenszwalb & Huttenlocher 2004), scikit-image's C
+    implementation on an 8-connected grid of the colour image.
 
-    image: [H, W, C] numbers. Edge weight = colour distance after Gaussian smoothing; two
-    components merge when the edge is <= min(Int(A) + k/|A|, Int(B) + k/|B|). Components
+    image: [H, W, C] numbers (k is in their units, e.g. 0..255). Edge weight = colour distance after Gaussian smoothing (`sigma`);
+    two components merge when the edge is <= min(Int(A) + k/|A|, Int(B) + k/|B|); components
     smaller than `min_size` are then merged into a neighbour. Returns int32 labels [H, W],
     numbered 0..R-1.
     """
+    from skimage.segmentation import felzenszwalb as segment
+
     img = np.asarray(image, np.float64)
     if img.ndim != 3:
         raise ValueError(f"image: expected [H, W, C], got shape {img.shape}")
-    h, w, _ = img.shape
-    img = np.stack([ndimage.gaussian_filter(img[..., c], sigma) for c in range(img.shape[2])], -1)
-    idx = np.arange(h * w).reshape(h, w)
-    pairs = [(idx[:, :-1], idx[:, 1:]), (idx[:-1], idx[1:]), (idx[:-1, :-1], idx[1:, 1:]),
-             (idx[:-1, 1:], idx[1:, :-1])]
-    pairs = [np.stack([p.ravel(), q.ravel()], 1) for p, q in pairs]
-    edges = np.concatenate(pairs)
-    flat = img.reshape(h * w, -1)
-    weight = np.sqrt(((flat[edges[:, 0]] - flat[edges[:, 1]]) ** 2).sum(1))
-    order = np.argsort(weight, kind="stable")
-    ea, eb, ew = edges[order, 0].tolist(), edges[order, 1].tolist(), weight[order].tolist()
-
-    parent = list(range(h * w))
-    size = [1] * (h * w)
-    thresh = [k] * (h * w)
-
-    def find(x):
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:
-            parent[x], x = root, parent[x]
-        return root
-
-    for a, b, wt in zip(ea, eb, ew, strict=True):
-        ra, rb = find(a), find(b)
-        if ra != rb and wt <= thresh[ra] and wt <= thresh[rb]:
-            if size[ra] < size[rb]:
-                ra, rb = rb, ra
-            parent[rb] = ra
-            size[ra] += size[rb]
-            thresh[ra] = wt + k / size[ra]
-    for a, b in zip(ea, eb, strict=True):
-        ra, rb = find(a), find(b)
-        if ra != rb and (size[ra] < min_size or size[rb] < min_size):
-            if size[ra] < size[rb]:
-                ra, rb = rb, ra
-            parent[rb] = ra
-            size[ra] += size[rb]
-    roots = np.array([find(i) for i in range(h * w)])
-    _, labels = np.unique(roots, return_inverse=True)
-    return labels.reshape(h, w).astype(np.int32)
+    # scikit-image keeps float images as they are and divides `scale` by 255 (its [0, 1] range):
+    # dividing the image by 255 too gives k in the image's own units
+    labels = segment(img / 255.0, scale=float(k), sigma=float(sigma), min_size=int(min_size),
+                     channel_axis=-1)
+    _, labels = np.unique(labels, return_inverse=True)
+    return labels.reshape(img.shape[:2]).astype(np.int32)
 
 
 def _histograms(values, labels, n_regions, bins):
@@ -111,8 +78,10 @@ def _texture(img):
     return np.stack(out, -1)
 
 
-def _group(img01, labels, weights):
-    """Hierarchical grouping; returns [(box xyxy, level)] for every region ever formed."""
+def _group(labels, colour, tex, weights):
+    """Hierarchical grouping of a segmentation `labels` [H, W] (R regions) with the regions'
+    colour [R, 75] and texture [R, 240] histograms; returns [(box xyxy, level)] for every
+    region ever formed."""
     h, w = labels.shape
     n = int(labels.max()) + 1
     ys, xs = np.mgrid[:h, :w]
@@ -126,8 +95,6 @@ def _group(img01, labels, weights):
     np.minimum.at(y1, lab, ys.ravel())
     np.maximum.at(x2, lab, xs.ravel() + 1)
     np.maximum.at(y2, lab, ys.ravel() + 1)
-    colour = _histograms(img01, labels, n, 25)
-    tex = _histograms(_texture(img01), labels, n, 10)
     regions = {i: dict(size=size[i], box=(x1[i], y1[i], x2[i], y2[i]), c=colour[i], t=tex[i])
                for i in range(n)}
     im = float(h * w)
@@ -189,10 +156,12 @@ def _union_box(a, b):
     return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
-_STRATEGIES = {
+_STRATEGY_WEIGHTS = {
     "fast": [(1, 1, 1, 1), (0, 1, 1, 1)],
     "single": [(1, 1, 1, 1)],
 }
+
+STRATEGIES = tuple(_STRATEGY_WEIGHTS)
 
 
 def selective_search(image, max_boxes=2000, ks=(50, 100, 200), strategy="fast",
@@ -209,15 +178,18 @@ def selective_search(image, max_boxes=2000, ks=(50, 100, 200), strategy="fast",
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[-1] != 3:
         raise ValueError(f"image: expected [H, W, 3], got shape {img.shape}")
-    if strategy not in _STRATEGIES:
-        raise ValueError(f"strategy: expected one of {tuple(_STRATEGIES)}, got {strategy!r}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy: expected one of {STRATEGIES}, got {strategy!r}")
     img01 = np.clip(img.astype(np.float64) / 255.0, 0, 1)
     rng = np.random.default_rng(seed)
     boxes, ranks = [], []
+    texture = _texture(img01)  # once per image; the histograms once per segmentation
     for k in ks:
         labels = felzenszwalb(img01 * 255.0, k=k, sigma=0.8, min_size=min_size)
-        for weights in _STRATEGIES[strategy]:
-            for bx, lv in _group(img01, labels, weights):
+        n = int(labels.max()) + 1
+        colour, tex = _histograms(img01, labels, n, 25), _histograms(texture, labels, n, 10)
+        for weights in _STRATEGY_WEIGHTS[strategy]:
+            for bx, lv in _group(labels, colour, tex, weights):
                 boxes.append(bx)
                 ranks.append(lv * rng.uniform())
     boxes = np.asarray(boxes, np.float32)

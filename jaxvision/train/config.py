@@ -31,6 +31,12 @@ def data_config() -> ml_collections.ConfigDict:
     dataset is chosen: `shapes` (num_train, num_test, min_shapes, max_shapes, min_extent,
     max_extent: shape diameter / image size, seed), `folder` (holdout: every n-th image is a
     test image without split folders), `coco` (masks: decode instance masks).
+
+    proposals: external region proposals for R-CNN and Fast R-CNN (jaxvision.data.proposals):
+    method ('none' | 'selective_search': computed once per split in `processes` workers and
+    cached under `<data_dir>/jaxvision_proposals/`), max_proposals (P, the padded count), and
+    selective search's ks, strategy ('fast' | 'single'), min_size and seed. Examples then carry
+    `proposals` [P, 4] and `proposals_valid` [P], moved with the image by the transforms.
     """
     from jaxvision.data.sources import BUILDER_DEFAULTS
 
@@ -40,7 +46,10 @@ def data_config() -> ml_collections.ConfigDict:
         zoom_out=False, zoom_out_max=4.0, min_iou_crop=False, resize="none", min_size=800,
         max_size=1333, size_divisible=32, fixed_size=300, pad_size=0,
         builders=ml_collections.ConfigDict(
-            {k: ml_collections.ConfigDict(v) for k, v in BUILDER_DEFAULTS.items()})))
+            {k: ml_collections.ConfigDict(v) for k, v in BUILDER_DEFAULTS.items()}),
+        proposals=ml_collections.ConfigDict(dict(
+            method="none", max_proposals=256, processes=2, ks=(50, 100, 200), strategy="fast",
+            min_size=20, seed=0))))
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -116,9 +125,29 @@ def validate_data(data) -> None:
                          f"(every resized image must fit), got {data.pad_size}")
     if data.zoom_out_max < 1:
         raise ValueError(f"config.data.zoom_out_max: expected >= 1, got {data.zoom_out_max}")
+    validate_proposals(data.proposals)
     unknown = set(data.builders) - set(BUILDER_DEFAULTS)
     if unknown:
         raise ValueError(f"config.data.builders: expected sections among "
                          f"{sorted(BUILDER_DEFAULTS)}, got {sorted(unknown)}")
     for entry in data.builders:
         builder_kwargs(entry, data)
+
+
+def validate_proposals(proposals) -> None:
+    """Raises ValueError naming the `config.data.proposals` field the pipeline cannot run with."""
+    from jaxvision.data.proposals import METHODS
+    from jaxvision.ops.proposals import STRATEGIES
+
+    for field, allowed in (("method", METHODS), ("strategy", STRATEGIES)):
+        if proposals[field] not in allowed:
+            raise ValueError(f"config.data.proposals.{field}: expected one of {allowed}, got "
+                             f"{proposals[field]!r}")
+    for field, low in (("max_proposals", 1), ("processes", 0), ("min_size", 1)):
+        if not isinstance(proposals[field], int) or proposals[field] < low:
+            raise ValueError(f"config.data.proposals.{field}: expected an integer >= {low}, "
+                             f"got {proposals[field]!r}")
+    ks = tuple(proposals.ks)
+    if not ks or not all(isinstance(k, (int, float)) and k > 0 for k in ks):
+        raise ValueError(f"config.data.proposals.ks: expected positive Felzenszwalb scales, "
+                         f"got {ks!r}")
