@@ -221,6 +221,9 @@ def sample_proposals(key, proposals, proposals_valid, gt_boxes, gt_valid, *, cou
     `fg_fraction` of them foreground (IoU >= fg_iou_thresh with a valid ground-truth box of
     gt_boxes [G, 4] / gt_valid [G]), the rest background, drawn uniformly (`sample_balanced`).
     Returns (proposals [count, 4], valid [count]); fewer valid proposals leave padding rows."""
+    if not 1 <= count <= proposals.shape[0]:
+        raise ValueError(f"train_proposals: expected 1..{proposals.shape[0]} (the proposals "
+                         f"per image), got {count}")
     ious = jnp.where(gt_valid[None, :], box_iou(proposals, gt_boxes), -1.0)
     best = jnp.max(ious, axis=-1, initial=-1.0)
     state = jnp.where(proposals_valid, jnp.where(best >= fg_iou_thresh, POSITIVE, NEGATIVE), -1)

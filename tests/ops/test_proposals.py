@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from jaxvision.ops.proposals import felzenszwalb, selective_search, sliding_windows
+from tests.ops.felzenszwalb_reference import felzenszwalb_reference, same_partition
 from tests.ops.reference import iou_ref
 
 
@@ -21,6 +22,22 @@ def test_felzenszwalb_separates_flat_regions():
     # with smoothing, blurred borders may form thin strips but never below min_size pixels
     labels = felzenszwalb(img + np.random.default_rng(0).normal(0, 2, img.shape), min_size=10)
     assert np.bincount(labels.ravel()).min() >= 10
+
+
+@pytest.mark.parametrize("k, min_size", [(50, 20), (200, 20), (100, 5)])
+def test_felzenszwalb_equals_the_paper_algorithm(k, min_size):
+    rng = np.random.default_rng(k + min_size)
+    img = np.full((48, 64, 3), 110.0) + rng.normal(0, 10, (48, 64, 3))
+    for _ in range(4):  # noisy rectangles of random colours
+        y, x = rng.integers(0, 36), rng.integers(0, 50)
+        img[y:y + 12, x:x + 14] = rng.uniform(0, 255, 3) + rng.normal(0, 6, (12, 14, 3))
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    got = felzenszwalb(img, k=k, sigma=0.8, min_size=min_size)
+    want = felzenszwalb_reference(img, k=k, sigma=0.8, min_size=min_size)
+    assert got.dtype == np.int32 and got.min() == 0
+    np.testing.assert_array_equal(np.unique(got), np.arange(got.max() + 1))
+    assert 3 <= got.max() + 1 < 48 * 64 // min_size
+    assert same_partition(got, want)
 
 
 def shapes_image(rng, h=375, w=500, n=5):

@@ -13,7 +13,7 @@ import pytest
 
 from jaxvision.losses.svm import hard_negatives, svm_hinge_loss, svm_labels
 from jaxvision.models import get_model
-from jaxvision.models.rcnn import regression_targets, training_targets
+from jaxvision.models.rcnn import regression_targets, sample_proposals, training_targets
 
 K = 3  # background + 2 classes
 
@@ -164,6 +164,33 @@ def test_regression_targets_are_the_papers():
     np.testing.assert_allclose(regression_targets(g, p), want, rtol=1e-5, atol=1e-5)
 
 
+FG_ROWS = {2, 4, 5, 6, 7, 10}  # IoU >= 0.5 with a valid box (row 2 exactly 0.5, row 3 0.49)
+BG_ROWS = {0, 1, 3, 9}          # row 8 is invalid
+
+
+@pytest.mark.parametrize("count, fraction, n_fg, n_bg", [
+    (6, 1.0, 6, 0), (6, 0.5, 3, 3), (4, 0.25, 1, 3), (10, 0.25, 2, 4)])
+def test_sample_proposals_draws_balanced_training_windows(count, fraction, n_fg, n_bg):
+    seen = set()
+    for seed in range(5):
+        boxes, valid = sample_proposals(jax.random.key(seed), PROPOSALS, P_VALID, GT, GT_VALID,
+                                        count=count, fg_fraction=fraction)
+        assert boxes.shape == (count, 4) and valid.shape == (count,)
+        np.testing.assert_array_equal(valid, np.arange(count) < n_fg + n_bg)
+        rows = [int(np.flatnonzero((PROPOSALS == b).all(1))[0]) for b in np.asarray(boxes)[
+            np.asarray(valid)]]
+        assert len(set(rows)) == len(rows)  # no proposal twice
+        assert len(FG_ROWS & set(rows)) == n_fg and len(BG_ROWS & set(rows)) == n_bg
+        seen.add(tuple(sorted(rows)))
+    if 0 < n_fg < len(FG_ROWS) or 0 < n_bg < len(BG_ROWS):
+        assert len(seen) > 1  # drawn at random
+    if (count, fraction) == (6, 1.0):
+        assert seen == {tuple(sorted(FG_ROWS))}
+    with pytest.raises(ValueError, match=r"train_proposals: expected 1..11 \(the proposals per "
+                                         r"image\), got 12"):
+        sample_proposals(jax.random.key(0), PROPOSALS, P_VALID, GT, GT_VALID, count=12)
+
+
 # ---------------------------------------------------------------- the model
 
 B, H, W, P = 2, 40, 48, 5
@@ -261,6 +288,12 @@ def test_cnn_runs_once_per_region(model_and_params):
         rngs={"dropout": jax.random.key(0), "sample": jax.random.key(1)}))(params)
     convs = _count_convs(tr.jaxpr, [])
     assert len(convs) == 8 and all(s[0] == B * (g + P) for s in convs)
+    # train_proposals: the CNN sees the ground truth and a sample of 2 proposals per image
+    for n, regions in ((2, g + 2), (P, g + P)):
+        tr = jax.make_jaxpr(lambda p, n=n: model.clone(train_proposals=n).apply(
+            {"params": p}, images, train=True, targets=tg, proposals=props,
+            rngs={"dropout": jax.random.key(0), "sample": jax.random.key(1)}))(params)
+        assert all(s[0] == B * regions for s in _count_convs(tr.jaxpr, []))
 
 
 def test_train_losses_finite_without_boxes_or_proposals(model_and_params):
