@@ -41,7 +41,8 @@ def load_run(config, workdir: str):
 def predict_image(trainer, state, image: np.ndarray) -> tuple[np.ndarray, dict]:
     """uint8 image [H, W, 3] -> (the image as the model saw it, uint8 [h, w, 3]; the task's
     predictions for it, numpy, batch axis dropped). Resized to data.image_size first unless the
-    transform resizes or crops (detection, ImageNet) itself."""
+    transform resizes or crops (detection, ImageNet) itself; R-CNN and Fast R-CNN runs get the
+    image's selective-search proposals with the run's `data.proposals` settings."""
     transform = trainer.eval_transform
     if transform.resize == "none" and transform.crop == "none":
         size = trainer.config.data.image_size
@@ -50,6 +51,14 @@ def predict_image(trainer, state, image: np.ndarray) -> tuple[np.ndarray, dict]:
                "labels": np.zeros((0,), np.int64), "iscrowd": np.zeros((0,), bool),
                "image_id": 0, "label": 0, "masks": np.zeros((0, *image.shape[:2]), np.uint8),
                "segmentation": np.zeros(image.shape[:2], np.uint8)}
+    settings = trainer.config.data.proposals
+    if settings.method == "selective_search":
+        from jaxvision.data.proposals import selective_search_batch
+
+        boxes, valid = selective_search_batch(
+            [image], settings.max_proposals, processes=0, ks=tuple(settings.ks),
+            strategy=settings.strategy, min_size=settings.min_size, seed=settings.seed)
+        example.update(proposals=boxes[0], proposals_valid=valid[0])
     batch = {k: v[None] for k, v in transform(example, 0).items()}
     predict = jax.jit(lambda v, b: trainer.task.predict(trainer.model, v, b))
     out = jax.tree.map(lambda x: np.asarray(x)[0], predict(state.eval_variables, batch))

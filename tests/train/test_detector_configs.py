@@ -1,10 +1,12 @@
 """Every detector config runs through the trainer: two steps on tiny shapes detection data
 with its real model (narrowed), a finite multitask loss with each term logged, and a detection
-evaluation with the COCO/VOC metric names."""
+evaluation with the COCO/VOC metric names. R-CNN and Fast R-CNN get selective-search proposals
+from the data, and the predict CLI computes them for a new image."""
 
 import importlib
 import math
 
+import numpy as np
 import pytest
 
 from jaxvision.train import train_and_evaluate
@@ -16,6 +18,10 @@ DETECTORS = {
     "faster_rcnn": (dict(backbone_kwargs=dict(widths=(8, 8, 16, 16, 32))), RCNN_TERMS),
     "mask_rcnn": (dict(backbone_kwargs=dict(widths=(8, 8, 16, 16, 32)), mask_layers=(16,) * 4,
                        mask_dim_reduced=16), RCNN_TERMS | {"mask"}),
+    "fast_rcnn": (dict(backbone_kwargs=dict(widths=(8, 8, 16, 16, 32))),
+                  {"classifier", "box_reg"}),
+    "rcnn": (dict(backbone_widths=(8, 8, 8, 8, 8), crop_size=32, fc_dim=16),
+             {"finetune", "svm", "box_reg"}),
     "ssd300": (dict(width=0.125), {"bbox_regression", "classification"}),
     "yolov3": (dict(width=0.125, depths=(1, 1, 1, 1, 1)),
                {"xy", "wh", "objectness", "classification"}),
@@ -33,9 +39,23 @@ def test_detector_config_trains_and_evaluates(name, tmp_path, data_dir):
     config.train.update(dict(steps=2, batch_size=8, eval_batch_size=8, log_every=1,
                              eval_every=100, checkpoint_every=100))
     config.optimizer.warmup_steps = 1
+    config.data.proposals.update(dict(max_proposals=24, ks=(100,)))
     final = train_and_evaluate(config, str(tmp_path))
     train = [r for r in records(str(tmp_path)) if r["split"] == "train"]
     assert {f"loss_{t}" for t in terms} <= set(train[-1])
     assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in train)
     assert {"bbox/AP", "bbox/AP50", "voc07/mAP", "voc/mAP"} <= set(final)
     assert ("segm/AP" in final) == config.task_kwargs.get("masks", False)
+    if config.data.proposals.method != "none":
+        _predict_computes_proposals(config, str(tmp_path))
+
+
+def _predict_computes_proposals(config, workdir):
+    from jaxvision.data.shapes_render import RenderSpec, render_example
+    from jaxvision.predict import load_run, predict_image
+
+    trainer, state = load_run(config, workdir)
+    image = render_example(RenderSpec(image_size=128, min_shapes=2, max_shapes=2),
+                           np.random.default_rng(3))["image"]
+    _, out = predict_image(trainer, state, image)
+    assert out["boxes"].shape == (20, 4) and np.isfinite(out["boxes"]).all()
