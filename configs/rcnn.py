@@ -26,7 +26,7 @@ def get_config():
     config.task = "detection"
     detection_shapes(config, recipe="rcnn")
     config.data.proposals.update(dict(method="selective_search", max_proposals=256))
-    config.train.update(dict(steps=1200, batch_size=8, eval_batch_size=32, log_every=50,
+    config.train.update(dict(steps=1000, batch_size=8, eval_batch_size=32, log_every=50,
                              eval_every=1000, checkpoint_every=250))
     config.optimizer.update(dict(name="adamw", learning_rate=1e-3, warmup_steps=100,
                                  weight_decay=1e-4, grad_clip_norm=10.0))
