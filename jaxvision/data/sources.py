@@ -193,13 +193,14 @@ def load_splits(name: str, data_cfg, *, prepare: bool = True) -> DatasetSplits:
 
 def _with_proposals(source, name: str, split: str, data, settings: dict):
     """`source` with selective-search proposals from a per-split cache file under
-    `<data_dir>/jaxvision_proposals/`, keyed by everything that decides the images and boxes."""
+    `<data_dir>/jaxvision_proposals/`, keyed by everything that decides the images and boxes
+    (not the number of worker processes)."""
     from jaxvision.data.proposals import WithProposals, cached_proposals
 
     entry = parse_dataset(name)[0]
     key = dict(dataset=name, split=split, size=len(source), image_size=data.image_size,
                builder=builder_kwargs(entry, data) if entry in BUILDER_DEFAULTS else {},
-               proposals=settings)
+               proposals={k: v for k, v in settings.items() if k != "processes"})
     digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=list).encode()).hexdigest()
     folder = os.path.join(data.data_dir, "jaxvision_proposals")
     os.makedirs(folder, exist_ok=True)

@@ -107,6 +107,9 @@ def test_load_splits_adds_cached_selective_search(tmp_path):
     again = load_splits(config.dataset, config.data)
     np.testing.assert_array_equal(again.train[2]["proposals"], splits.train[2]["proposals"])
     assert len(os.listdir(folder)) == 2
+    config.data.proposals.processes = 1  # the worker count is not part of the cache key
+    load_splits(config.dataset, config.data)
+    assert len(os.listdir(folder)) == 2
     config.data.proposals.max_proposals = 8
     fewer = load_splits(config.dataset, config.data)
     assert len(os.listdir(folder)) == 4
