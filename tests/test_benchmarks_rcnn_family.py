@@ -72,6 +72,8 @@ def test_map_column_matches_a_float64_devkit_loop(quick):
         assert per_class, "the quick test images have ground truth"
         expected = float(np.mean(list(per_class.values())))
         assert r["map"] == pytest.approx(expected, abs=1e-6)
+    # not only 0 == 0: after 2 steps (fixed seeds) Faster R-CNN finds a shape on these images
+    assert any(r["map"] > 0 for r in rows), [r["map"] for r in rows]
 
 
 def test_workdirs_argument():
