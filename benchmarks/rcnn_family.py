@@ -4,7 +4,7 @@ trained runs of configs/rcnn.py, configs/fast_rcnn.py and configs/faster_rcnn.py
 
     python -m benchmarks.rcnn_family                      # runs in /tmp/jaxvision_runs/<name>
     python -m benchmarks.rcnn_family --workdirs rcnn=DIR fast_rcnn=DIR faster_rcnn=DIR --images 64
-    python -m benchmarks.rcnn_family --quick              # trains each 2 steps on 16 images
+    python -m benchmarks.rcnn_family --quick              # 2 train steps, 8 test images
 
 Per test image, at batch 1: the proposal time (R-CNN and Fast R-CNN: selective search on the
 image, on the host, with the config's `data.proposals` settings, exactly the call the data
@@ -36,7 +36,7 @@ LECTURE = {"rcnn": (50.0, 1, 66.0), "fast_rcnn": (2.0, 25, 66.9), "faster_rcnn":
 QUICK_OVERRIDES = {"data.builders.shapes.num_train": 16, "data.builders.shapes.num_test": 8,
                    "train.steps": 2, "train.eval_every": 2, "train.checkpoint_every": 2,
                    "optimizer.warmup_steps": 1, "data.proposals.processes": 0}
-QUICK_IMAGES = 2
+QUICK_IMAGES = 8  # the whole tiny test split
 
 
 def _repo_root() -> str:
@@ -206,7 +206,7 @@ def run(argv=None) -> tuple[str, list[dict]]:
                         help=f"training runs (default {DEFAULT_ROOT}/<name>)")
     parser.add_argument("--images", type=int, default=64, help="test images per model")
     parser.add_argument("--quick", action="store_true",
-                        help="train each config 2 steps on tiny data, time 2 images")
+                        help="train each config 2 steps on tiny data, time its 8 test images")
     args = parser.parse_args(argv)
     sys.path.insert(0, _repo_root())  # configs/ imports its siblings as `configs.*`
     with tempfile.TemporaryDirectory(prefix="rcnn_family_") as tmp:
