@@ -100,7 +100,9 @@ def measure(name: str, config, workdir: str, images: int) -> dict:
         raise ValueError(f"images: expected at least 1 test image, got {n}")
     propose = proposer(config)
     predict = jax.jit(lambda v, b: trainer.task.predict(trainer.model, v, b))
-    variables = state.eval_variables
+    # one device, batch 1 (a restored state is replicated over every device the trainer's
+    # mesh spans, e.g. the tests' 8 virtual CPUs)
+    variables = jax.device_put(state.eval_variables, jax.devices()[0])
 
     def batch_of(example, index):
         return {k: np.asarray(v)[None] for k, v in trainer.eval_transform(example, index).items()}
