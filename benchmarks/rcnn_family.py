@@ -60,25 +60,14 @@ def config_for(name: str, overrides: dict | None = None):
 def proposer(config):
     """None when the model makes its own proposals (data.proposals.method 'none'), else
     image uint8 [H, W, 3] -> (boxes float32 [P, 4] xyxy, valid bool [P]): the data pipeline's
-    selective search call (jaxvision.data.proposals) for this config, P = max_proposals."""
+    selective search call for this config (`jaxvision.data.proposals.image_proposals`)."""
     import functools
 
-    from jaxvision.data.proposals import _pad
-    from jaxvision.ops.proposals import selective_search
+    from jaxvision.data.proposals import image_proposals
 
-    settings = config.data.proposals
-    if settings.method == "none":
+    if config.data.proposals.method == "none":
         return None
-    p = int(settings.max_proposals)
-    run = functools.partial(selective_search, max_boxes=p, ks=tuple(settings.ks),
-                            strategy=settings.strategy, min_size=settings.min_size,
-                            seed=settings.seed)
-
-    def propose(image):
-        boxes, valid = _pad([run(image)], p)
-        return boxes[0], valid[0]
-
-    return propose
+    return functools.partial(image_proposals, settings=config.data.proposals)
 
 
 def measure(name: str, config, workdir: str, images: int) -> dict:

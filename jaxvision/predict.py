@@ -51,14 +51,11 @@ def predict_image(trainer, state, image: np.ndarray) -> tuple[np.ndarray, dict]:
                "labels": np.zeros((0,), np.int64), "iscrowd": np.zeros((0,), bool),
                "image_id": 0, "label": 0, "masks": np.zeros((0, *image.shape[:2]), np.uint8),
                "segmentation": np.zeros(image.shape[:2], np.uint8)}
-    settings = trainer.config.data.proposals
-    if settings.method == "selective_search":
-        from jaxvision.data.proposals import selective_search_batch
+    if trainer.config.data.proposals.method == "selective_search":
+        from jaxvision.data.proposals import image_proposals
 
-        boxes, valid = selective_search_batch(
-            [image], settings.max_proposals, processes=0, ks=tuple(settings.ks),
-            strategy=settings.strategy, min_size=settings.min_size, seed=settings.seed)
-        example.update(proposals=boxes[0], proposals_valid=valid[0])
+        boxes, valid = image_proposals(image, trainer.config.data.proposals)
+        example.update(proposals=boxes, proposals_valid=valid)
     batch = {k: v[None] for k, v in transform(example, 0).items()}
     predict = jax.jit(lambda v, b: trainer.task.predict(trainer.model, v, b))
     out = jax.tree.map(lambda x: np.asarray(x)[0], predict(state.eval_variables, batch))

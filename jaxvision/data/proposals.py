@@ -73,6 +73,16 @@ def selective_search_batch(images, max_proposals: int, processes: int | None = 2
         return _pad(list(results), int(max_proposals))
 
 
+def image_proposals(image, settings) -> tuple[np.ndarray, np.ndarray]:
+    """One image's proposals as the data pipeline computes and pads them: `settings` is
+    `config.data.proposals` (max_proposals, ks, strategy, min_size, seed); image [H, W, 3].
+    Returns (boxes float32 [P, 4] xyxy, valid bool [P])."""
+    boxes, valid = selective_search_batch(
+        [image], settings.max_proposals, processes=0, ks=tuple(settings.ks),
+        strategy=settings.strategy, min_size=settings.min_size, seed=settings.seed)
+    return boxes[0], valid[0]
+
+
 def _save(path: str, **arrays) -> None:
     """np.savez to a temporary name, then renamed: a crash never leaves a half-written file."""
     tmp = f"{path}.tmp-{os.getpid()}.npz"

@@ -37,10 +37,10 @@ def felzenszwalb(image, k=100.0, sigma=0.8, min_size=50):
     """Graph-based segmentation (Felzenszwalb & Huttenlocher 2004), scikit-image's C
     implementation on an 8-connected grid of the colour image.
 
-    image: [H, W, C] numbers (k is in their units, e.g. 0..255). Edge weight = colour distance after Gaussian smoothing (`sigma`);
-    two components merge when the edge is <= min(Int(A) + k/|A|, Int(B) + k/|B|); components
-    smaller than `min_size` are then merged into a neighbour. Returns int32 labels [H, W],
-    numbered 0..R-1.
+    image: [H, W, C] numbers (k is in their units, e.g. 0..255). Edge weight = colour distance
+    after Gaussian smoothing (`sigma`); two components merge when the edge is
+    <= min(Int(A) + k/|A|, Int(B) + k/|B|); components smaller than `min_size` are then merged
+    into a neighbour. Returns int32 labels [H, W], numbered 0..R-1.
     """
     from skimage.segmentation import felzenszwalb as segment
 
