@@ -8,8 +8,12 @@ in the same step (see jaxvision.models.rcnn); at test time the CNN runs once per
 
     python train.py --config configs/rcnn.py
 
-Result: not measured yet (issue 11's target: bbox/AP50 >= 0.75 within 30 minutes on 2 CPU
-cores, all stages included).
+Result (measured on the 2-core CPU, load average 1-4 from other work, 32 images/s): after 1,000
+steps test bbox/AP50 1.000, bbox/AP 0.897, bbox/AP75 0.997, voc07/mAP 1.000 in 6 min 56 s
+wall, all stages included: dataset generation, selective search over the 2,256 images (1 min
+49 s), the joint fine-tuning / SVM / regressor training and the test evaluation with the CNN
+run on every one of the 256 padded proposals per image (issue 11's target: bbox/AP50 >= 0.75
+within 30 minutes).
 """
 
 from configs.detection_shapes import detection_shapes
