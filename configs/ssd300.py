@@ -1,6 +1,6 @@
 """SSD300 on shapes detection: the torchvision ssd300_vgg16 architecture (conv4_3 L2Norm,
 dilated fc6, extra layers, default boxes on six maps) at width 0.125 on 268x268 inputs, the
-smallest size its last 3x3 valid convs accept (34/17/9/5/3/1 maps, 6,792 default boxes; 300
+smallest size its last 3x3 valid convs accept (34/17/9/5/3/1 maps, 7,034 default boxes; 300
 gives the paper's 38/19/10/5/3/1 and 8,732), with the SSD paper's augmentation (photometric
 distortion, zoom-out, min-IoU crop, flips) from the data transforms.
 
