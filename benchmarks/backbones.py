@@ -35,18 +35,19 @@ import subprocess
 import sys
 import time
 
-# Sweep on the shared 2-core dev machine (batch 16, 224 px; load average 4-7 from other jobs,
-# so +-30% between processes is noise): no candidate beat XLA's defaults consistently. In a
-# back-to-back A/B, XNN graph fusion gave efficientnet_b0 train 2.40 vs 2.47 img/s, eval 26 vs
-# 28; resnet50 train 0.84 vs 0.82, eval 7.5 vs 5.2 (unconfirmed). oneDNN (with or without
-# the custom call) and fast math showed no reproducible gain; XNNPACK is already on by default
-# and `--xla_cpu_use_thunk_runtime` is no longer supported. What closed the EfficientNet gap
-# was a layout/algorithm change, not a flag: depthwise convs as shifted slices
+# XLA flags. `import jaxvision` itself adds jaxvision.xla_cpu_flags.CPU_FLAGS (convolutions on
+# XLA's Eigen kernels instead of YNNPACK, jaxlib 0.10's default), the one setting that won
+# reproducibly: on a quiet machine VGG16 trained 0.96 -> 2.13 img/s, EfficientNet-B0 4.6 -> 8,
+# the U-Net step 74 -> 69..71 (no gain); the sweep's "ynn convolutions" row turns it off. Earlier
+# sweeps (load 4-7): XNN graph fusion, oneDNN (with or without the custom call) and fast math
+# showed no reproducible gain, and `--xla_cpu_use_thunk_runtime` is no longer supported. The
+# other CPU win is a layout/algorithm change, not a flag: depthwise convs as shifted slices
 # (jaxvision.layers.depthwise), 4-12x faster than XLA's grouped conv on CPU.
 DEFAULT_XLA_FLAGS = ""
 PAUSE_S = 0.5  # idle time before each timed step, longer than OpenMP's 200 ms spin
-CANDIDATE_FLAGS = {
-    "xla default": "",
+CANDIDATE_FLAGS = {  # label: XLA_FLAGS (jaxvision's CPU flags are added unless the label says)
+    "jaxvision default": "",
+    "ynn convolutions": "",  # JAXVISION_XLA_CPU_FLAGS=0: jaxlib's own default
     "onednn": "--xla_cpu_use_onednn=true",
     "onednn custom call": ("--xla_cpu_use_onednn=true "
                            "--xla_cpu_experimental_onednn_custom_call=true"),
@@ -271,6 +272,8 @@ def _sweep(args) -> dict[str, dict]:
     results = {}
     for label, flags in CANDIDATE_FLAGS.items():
         env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+        if label == "ynn convolutions":
+            env["JAXVISION_XLA_CPU_FLAGS"] = "0"
         cmd = [sys.executable, __file__, "--jax-only", "--json", "--models", *args.models,
                "--jax-impls", *args.jax_impls,
                "--batch", str(args.batch), "--size", str(args.size), "--steps", str(args.steps),
@@ -318,7 +321,8 @@ def main():
         return
 
     print(f"\nbatch {args.batch}, {args.size}x{args.size} (unet: 64x64), {args.steps} timed steps, "
-          f"{os.cpu_count()} CPUs, XLA_FLAGS={os.environ['XLA_FLAGS']!r}")
+          f"{os.cpu_count()} CPUs, XLA_FLAGS={os.environ['XLA_FLAGS']!r} (+ jaxvision's "
+          f"CPU flags where not set)")
     if args.peak:
         print(f"float32 2048^3 matmul: {res['matmul_peak_gflops']:.1f} GFLOP/s "
               f"(load average before {res['matmul_peak_load'][0]:.2f})")
@@ -341,7 +345,7 @@ def main():
     if args.sweep:
         results = _sweep(args)
         print("\nXLA flag sweep: jax images/s train / eval (each row its own process; compare "
-              "with the xla default row, the load on shared cores drifts)")
+              "with the jaxvision default row, the load on shared cores drifts)")
         for label, r in results.items():
             cells = ("  ".join(f"{m} {r[m]['jax train']:.2f} / {r[m]['jax eval']:.2f}"
                                for m in args.models) if "error" not in r else r["error"])

@@ -1,6 +1,7 @@
 """Small shared Flax blocks and input checks used by the models."""
 
 from jaxvision.layers.conv_bn import ConvBN, batch_norm, conv_init, torch_padding
+from jaxvision.layers.conv_transpose import ConvTranspose
 from jaxvision.layers.cpu_conv import Conv, conv1x1_dot, strided_conv
 from jaxvision.layers.depthwise import DepthwiseConv, depthwise_conv_shifted
 from jaxvision.layers.max_pool import max_pool
@@ -15,6 +16,7 @@ __all__ = [
     "Bottleneck",
     "Conv",
     "ConvBN",
+    "ConvTranspose",
     "DepthwiseConv",
     "MBConv",
     "SqueezeExcite",

@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxvision.layers import Conv, check_images, max_pool
+from jaxvision.layers import Conv, ConvTranspose, check_images, max_pool
 from jaxvision.ops.crop import center_crop
 
 PADDINGS = ("VALID", "SAME")
@@ -105,7 +105,7 @@ class UNet(nn.Module):
         for level in reversed(range(self.depth)):
             width = self.base_width * 2**level
             if self.upsampling == "transpose":
-                x = nn.ConvTranspose(width, (2, 2), strides=(2, 2), dtype=self.dtype,
+                x = ConvTranspose(width, (2, 2), strides=(2, 2), dtype=self.dtype,
                                      name=f"up{level + 1}")(x)
             else:
                 b, h, w, c = x.shape
