@@ -17,8 +17,9 @@ Train step: jaxvision = one jitted pure function (forward, softmax cross-entropy
 `jax.value_and_grad`, optax SGD with momentum, BatchNorm statistics updated, buffers donated);
 torchvision = `loss.backward()` + `torch.optim.SGD(momentum=0.9).step()` on the same batch.
 Eval: forward in inference mode. Throughput is images/s from the median of `--steps` timed
-steps after `--warmup` untimed ones (after compiling), jax and torch steps interleaved (the
-cores are shared, so the load drifts). The ratio is jaxvision / torchvision (>1: jaxvision
+steps after `--warmup` untimed ones (after compiling), jax and torch interleaved in rounds
+(the cores are shared, so the load drifts), each timed step preceded by an untimed step of the
+same framework (see `_interleaved`). The ratio is jaxvision / torchvision (>1: jaxvision
 is faster).
 
 XLA flags must be set before jax is imported, so the sweep runs each candidate in a subprocess
@@ -60,15 +61,19 @@ def _interleaved(fns: dict, batch: int, warmup: int, steps: int) -> dict[str, fl
     """images/s of each callable from the median of `steps` timed calls, taken in rounds
     (a, b, a, b, ...) so that load from other processes on shared cores hits all alike.
 
-    Each timed call follows a pause: torch's OpenMP workers and XLA's Eigen pool spin-wait for
-    a while after their work, and without the pause one framework's spinning threads slow the
-    other down (torch's efficientnet_b0 steps ran up to 9x slower right after a jax step)."""
+    In each round a callable runs once untimed, then once timed: a training loop runs its
+    framework's steps back to back, and the first step after the other framework's is not one
+    of those (on the 2-core dev machine a jax EfficientNet-B0 step right after a torch step ran
+    at 3.8-5.4 images/s against 6.9-7.1 back to back, even after a 2 s pause; torch's first
+    step after jax is slowed as well). Each timed call also follows a pause: torch's OpenMP
+    workers and XLA's Eigen pool spin-wait for a while after their work."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {k: [] for k in fns}
     for _ in range(steps):
         for k, fn in fns.items():
+            fn()
             time.sleep(PAUSE_S)
             start = time.perf_counter()
             fn()
@@ -305,6 +310,7 @@ def main():
     os.environ.setdefault("XLA_FLAGS", DEFAULT_XLA_FLAGS)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import jaxvision  # noqa: F401  (its XLA:CPU flags must be set before the peak starts JAX)
 
     res = {}
     if args.peak:

@@ -6,6 +6,10 @@ over channels; the strided 1x1 downsample 56x56x256 -> 512 205 ms vs 66 ms as st
 `dot_general`. For strided kxk convs XLA's input gradient (a convolution of the zero-dilated
 output gradient) is the slow part; `strided_conv` keeps XLA's forward and weight gradient and
 computes the input gradient as s*s stride-1 convolutions, one per stride phase, interleaved.
+With convolutions on XLA's Eigen kernels (jaxvision.xla_cpu_flags, jaxlib 0.10) and the
+machine of 2026-12 (`benchmarks/layer_ops.py`, quiet): 1x1 reduce 54 -> 51 ms, expand 53 -> 68,
+1x1 /2 downsample 98 -> 85, 3x3 /2 82 -> 52 ms; the 1x1 forms no longer win one layer alone,
+but the ResNet-50 step is 5-10% faster with them (3.7 vs 3.4 images/s, jax only), so they stay.
 
 `conv_general_dilated` is a drop-in for `flax.linen.Conv(conv_general_dilated=...)` (see
 `Conv`): on the CPU backend it picks these forms where they apply; elsewhere, and for every

@@ -1,8 +1,8 @@
 """Faster / Mask R-CNN R50-FPN against torchvision on the same random weights and image.
 
 One randomly initialised torchvision Mask R-CNN (BatchNorm statistics and affine randomised so a
-swapped mean/var would show) is run part by part on an already normalised 320x416
-image (backbone, rpn, roi_heads on an ImageList: no resize, no paste). The RPN is left as
+swapped mean/var would show) is run part by part on an already normalised 320x416 image, and
+on an 800x1088 one (torchvision's own size for these models; marked slow) (backbone, rpn, roi_heads on an ImageList: no resize, no paste). The RPN is left as
 initialised: its objectness logits (|x| < 5) keep the sigmoid probabilities distinct (saturated
 probabilities tie, and torchvision's batched NMS orders ties arbitrarily). As initialised, the
 heads already give the full 100 detections with distinct scores (0.2..0.9, gaps >= 1e-5; scaled
@@ -27,11 +27,14 @@ from tests import torchvision_ops
 torchvision_ops.register()
 
 K = 5  # classes incl. background
-H, W = 320, 416  # 416 / 7 gives the 'pool' level torchvision's integer stride 59
+# 416 / 7 gives the 'pool' level torchvision's integer stride 59; 800x1088 is what
+# GeneralizedRCNNTransform makes of a 4:3 image (min_size 800, padded to a multiple of 32)
+SIZES = [(320, 416), pytest.param((800, 1088), marks=pytest.mark.slow, id="800x1088")]
 
 
-@pytest.fixture(scope="module")
-def parity():
+@pytest.fixture(scope="module", params=SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def parity(request):
+    H, W = request.param
     torch.manual_seed(0)
     tv = torchvision.models.detection.maskrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=K)
@@ -54,7 +57,7 @@ def parity():
     out = jax.jit(lambda v, im: model.apply(v, im, train=False))(
         variables, jnp.asarray(x.numpy().transpose(0, 2, 3, 1)))
     out = jax.tree.map(np.asarray, out)
-    return dict(state=state, variables=variables, out=out,
+    return dict(state=state, variables=variables, out=out, size=(H, W),
                 proposals=proposals[0].numpy(), dets={k: v.numpy() for k, v in dets[0].items()})
 
 
@@ -67,7 +70,8 @@ def test_proposals_match_torchvision(parity):
     # precision (the two implementations' logits differ by ~1e-5) may swap with a neighbour
     dist = np.abs(ours[:, None, :] - ref[None, :, :]).max(-1)
     perm = dist.argmin(1)
-    print(f"proposals: {n}, max abs diff {dist[np.arange(n), perm].max():.2e}, "
+    assert ours[:, 2].max() > 0.9 * parity["size"][1]  # proposals span the whole image
+    print(f"{parity['size']} proposals: {n}, max abs diff {dist[np.arange(n), perm].max():.2e}, "
           f"{(perm != np.arange(n)).sum()} swapped with a near-tie neighbour")
     assert (dist[np.arange(n), perm] < 5e-3).all()
     np.testing.assert_array_equal(np.sort(perm), np.arange(n))
