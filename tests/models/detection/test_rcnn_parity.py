@@ -2,7 +2,8 @@
 
 One randomly initialised torchvision Mask R-CNN (BatchNorm statistics and affine randomised so a
 swapped mean/var would show) is run part by part on an already normalised 320x416 image, and
-on an 800x1088 one (torchvision's own size for these models; marked slow) (backbone, rpn, roi_heads on an ImageList: no resize, no paste). The RPN is left as
+on an 800x1088 one (torchvision's own size for these models; marked slow): backbone, rpn,
+roi_heads on an ImageList (no resize, no paste). The RPN is left as
 initialised: its objectness logits (|x| < 5) keep the sigmoid probabilities distinct (saturated
 probabilities tie, and torchvision's batched NMS orders ties arbitrarily). As initialised, the
 heads already give the full 100 detections with distinct scores (0.2..0.9, gaps >= 1e-5; scaled
