@@ -6,10 +6,10 @@ over channels; the strided 1x1 downsample 56x56x256 -> 512 205 ms vs 66 ms as st
 `dot_general`. For strided kxk convs XLA's input gradient (a convolution of the zero-dilated
 output gradient) is the slow part; `strided_conv` keeps XLA's forward and weight gradient and
 computes the input gradient as s*s stride-1 convolutions, one per stride phase, interleaved.
-With convolutions on XLA's Eigen kernels (jaxvision.xla_cpu_flags, jaxlib 0.10) and the
-machine of 2026-12 (`benchmarks/layer_ops.py`, quiet): 1x1 reduce 54 -> 51 ms, expand 53 -> 68,
-1x1 /2 downsample 98 -> 85, 3x3 /2 82 -> 52 ms; the 1x1 forms no longer win one layer alone,
-but the ResNet-50 step is 5-10% faster with them (3.7 vs 3.4 images/s, jax only), so they stay.
+With convolutions on XLA's Eigen kernels (jaxvision.xla_cpu_flags, jaxlib 0.10; measured
+2026-12, `benchmarks/layer_ops.py`): 1x1 reduce 54 -> 51 ms, 1x1 /2 downsample 98 -> 85,
+3x3 /2 82 -> 52 ms, but a 1x1 expand (Cin < Cout) 53 -> 68 ms: expanding 1x1 convs stay
+convolutions (see `conv_general_dilated`).
 
 `conv_general_dilated` is a drop-in for `flax.linen.Conv(conv_general_dilated=...)` (see
 `Conv`): on the CPU backend it picks these forms where they apply; elsewhere, and for every
@@ -102,7 +102,11 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
                          dimension_numbers=None, feature_group_count=1, precision=None,
                          preferred_element_type=None, **kwargs):
     """`lax.conv_general_dilated` with the CPU forms above where they apply (NHWC/HWIO, no
-    dilation, one group): 1x1 with zero padding -> `conv1x1_dot`; stride > 1 -> `strided_conv`."""
+    dilation, one group): 1x1 with zero padding, strided or reducing channels (Cin > Cout) ->
+    `conv1x1_dot`; stride > 1 -> `strided_conv`. A stride-1 1x1 conv with Cin <= Cout stays a
+    convolution: as a dot its weight gradient transposes the wider output gradient, and a
+    ResNet-50 expand unit (conv + BN + ReLU, 64 -> 256 at 56x56, batch 16) took 248 ms against
+    118 ms as XLA's (Eigen) convolution and torch's 160 ms."""
     def plain():
         return lax.conv_general_dilated(
             lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
@@ -122,7 +126,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
     if isinstance(padding, str):
         padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], strides, padding)
     padding = tuple((int(lo), int(hi)) for lo, hi in padding)
-    if rhs.shape[:2] == (1, 1) and padding == ((0, 0), (0, 0)):
+    if rhs.shape[:2] == (1, 1) and padding == ((0, 0), (0, 0)) and \
+            (strides != (1, 1) or rhs.shape[2] > rhs.shape[3]):
         return conv1x1_dot(lhs, rhs, strides, precision, preferred_element_type)
     if strides != (1, 1) and preferred_element_type is None:
         return strided_conv(lhs, rhs, strides, padding, precision)

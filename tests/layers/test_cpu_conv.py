@@ -12,9 +12,10 @@ import torch
 from jaxvision.layers import Conv, cpu_conv
 
 NHWC = ("NHWC", "HWIO", "NHWC")
-# (x shape NHWC, kernel, stride, padding): bottleneck 1x1, downsample 1x1/2, 3x3/2 on even
-# and odd maps, ResNet stem 7x7/2, AlexNet 11x11/4, asymmetric padding
-CASES = [((2, 6, 6, 5), 1, 1, 0), ((2, 7, 6, 5), 1, 2, 0), ((2, 8, 8, 4), 3, 2, 1),
+# (x shape NHWC, kernel, stride, padding; 6 output channels): bottleneck 1x1 expand (stays a
+# conv) and reduce (a dot), downsample 1x1/2, 3x3/2 on even and odd maps, ResNet stem 7x7/2,
+# AlexNet 11x11/4, asymmetric padding
+CASES = [((2, 6, 6, 5), 1, 1, 0), ((2, 6, 6, 9), 1, 1, 0), ((2, 7, 6, 5), 1, 2, 0), ((2, 8, 8, 4), 3, 2, 1),
          ((1, 9, 7, 3), 3, 2, 1), ((1, 12, 12, 3), 7, 2, 3), ((1, 19, 19, 3), 11, 4, 2),
          ((1, 9, 9, 2), 3, 2, ((0, 1), (1, 0)))]
 
@@ -62,8 +63,8 @@ def test_matches_torch_and_plain(shape, k, s, p, monkeypatch):
                                        err_msg=f"{impl} {what}")
 
 
-def _jaxpr(k, s, p, argnums):
-    x, w = jnp.ones((1, 8, 8, 4)), jnp.ones((k, k, 4, 4))
+def _jaxpr(k, s, p, argnums, cin=4, cout=4):
+    x, w = jnp.ones((1, 8, 8, cin)), jnp.ones((k, k, cin, cout))
 
     def f(x, w):
         return cpu_conv.conv_general_dilated(x, w, (s, s), p, dimension_numbers=NHWC).sum()
@@ -72,8 +73,12 @@ def _jaxpr(k, s, p, argnums):
 
 def test_dispatch(monkeypatch):
     assert jax.default_backend() == "cpu"
-    # 1x1 (zero padding, also 'SAME'): no convolution at all, forward or backward
+    # strided 1x1 (zero padding, also 'SAME'), and 1x1 with Cin > Cout: no convolution at all,
+    # forward or backward; Cin <= Cout (exactly at the threshold: equal) stays a convolution
     assert "conv_general_dilated" not in _jaxpr(1, 2, "SAME", (0, 1))
+    assert "conv_general_dilated" not in _jaxpr(1, 1, "VALID", (0, 1), cin=5, cout=4)
+    assert "conv_general_dilated" in _jaxpr(1, 1, "VALID", (0, 1), cin=4, cout=4)
+    assert "conv_general_dilated" in _jaxpr(1, 1, "VALID", (0, 1), cin=4, cout=16)
     # a padded 1x1 conv is no matmul: it stays a convolution
     assert "conv_general_dilated" in _jaxpr(1, 1, ((1, 1), (1, 1)), (0, 1))
     # strided 3x3: the input gradient has no lhs-dilated (transposed) convolution
@@ -83,7 +88,7 @@ def test_dispatch(monkeypatch):
         assert "conv_general_dilated" in _jaxpr(1, 2, "SAME", (0, 1))
         assert "lhs_dilation=(2, 2)" in _jaxpr(3, 2, ((1, 1), (1, 1)), 0)
     monkeypatch.setattr(cpu_conv, "IMPL", "plain")
-    assert "conv_general_dilated" in _jaxpr(1, 1, "VALID", (0, 1))
+    assert "conv_general_dilated" in _jaxpr(1, 1, "VALID", (0, 1), cin=5, cout=4)
     monkeypatch.setattr(cpu_conv, "IMPL", "fast")
     with pytest.raises(ValueError, match="IMPL.*'fast'"):
         _jaxpr(1, 1, "VALID", 0)
