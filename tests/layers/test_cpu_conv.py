@@ -15,7 +15,8 @@ NHWC = ("NHWC", "HWIO", "NHWC")
 # (x shape NHWC, kernel, stride, padding; 6 output channels): bottleneck 1x1 expand (stays a
 # conv) and reduce (a dot), downsample 1x1/2, 3x3/2 on even and odd maps, ResNet stem 7x7/2,
 # AlexNet 11x11/4, asymmetric padding
-CASES = [((2, 6, 6, 5), 1, 1, 0), ((2, 6, 6, 9), 1, 1, 0), ((2, 7, 6, 5), 1, 2, 0), ((2, 8, 8, 4), 3, 2, 1),
+CASES = [((2, 6, 6, 5), 1, 1, 0), ((2, 6, 6, 9), 1, 1, 0), ((2, 7, 6, 5), 1, 2, 0),
+         ((2, 8, 8, 4), 3, 2, 1),
          ((1, 9, 7, 3), 3, 2, 1), ((1, 12, 12, 3), 7, 2, 3), ((1, 19, 19, 3), 11, 4, 2),
          ((1, 9, 9, 2), 3, 2, ((0, 1), (1, 0)))]
 
