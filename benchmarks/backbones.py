@@ -38,8 +38,9 @@ import time
 
 # XLA flags. `import jaxvision` itself adds jaxvision.xla_cpu_flags.CPU_FLAGS (convolutions on
 # XLA's Eigen kernels instead of YNNPACK, jaxlib 0.10's default), the one setting that won
-# reproducibly: on a quiet machine VGG16 trained 0.96 -> 2.13 img/s, EfficientNet-B0 4.6 -> 8,
-# the U-Net step 74 -> 69..71 (no gain); the sweep's "ynn convolutions" row turns it off. Earlier
+# reproducibly: in two runs of this script 15 minutes apart (load ~1, interleaved with torch)
+# VGG16 trained 0.96 -> 2.13 img/s, EfficientNet-B0 4.6 -> 6.0, the U-Net 74 -> 69 (no gain);
+# the sweep's "ynn convolutions" row turns it off. Earlier
 # sweeps (load 4-7): XNN graph fusion, oneDNN (with or without the custom call) and fast math
 # showed no reproducible gain, and `--xla_cpu_use_thunk_runtime` is no longer supported. The
 # other CPU win is a layout/algorithm change, not a flag: depthwise convs as shifted slices
