@@ -13,8 +13,8 @@ float32 summation order; every other case (overlapping kernels, dilation, masks,
 from __future__ import annotations
 
 import flax.linen as nn
-import jax.numpy as jnp
-from jax import lax
+
+from jaxvision.ops.upsample import block_upsample
 
 
 def _pairs(v, n=2):
@@ -37,9 +37,6 @@ class ConvTranspose(nn.ConvTranspose):
         bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
                 if self.use_bias else None)
         x, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
-        w = kernel[::-1, ::-1]  # [k, k, Cin, Cout], block offset (a, b) first
-        y = lax.dot_general(x, w, (((3,), (2,)), ((), ())), precision=self.precision,
-                            preferred_element_type=self.preferred_element_type)
-        b, h, wd = x.shape[:3]
-        y = jnp.transpose(y, (0, 1, 3, 2, 4, 5)).reshape(b, h * k[0], wd * k[1], self.features)
+        # flax's unflipped kernel: block offset (a, b) takes kernel[k-1-a, k-1-b]
+        y = block_upsample(x, kernel[::-1, ::-1], self.precision, self.preferred_element_type)
         return y if bias is None else y + bias

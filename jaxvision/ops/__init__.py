@@ -24,6 +24,7 @@ from jaxvision.ops.roi import fpn_level, multiscale_roi_align, roi_align, roi_po
 from jaxvision.ops.upsample import (
     bilinear_init,
     bilinear_kernel,
+    block_upsample,
     max_pool_with_argmax,
     max_unpool,
     nearest_upsample,
@@ -56,6 +57,7 @@ __all__ = [
     "roi_align",
     "roi_pool",
     "bilinear_init",
+    "block_upsample",
     "bilinear_kernel",
     "max_pool_with_argmax",
     "max_unpool",

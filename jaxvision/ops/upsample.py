@@ -20,6 +20,18 @@ def nearest_upsample(x, factor=2):
     return jnp.repeat(jnp.repeat(jnp.asarray(x), fh, axis=1), fw, axis=2)
 
 
+def block_upsample(x, w, precision=None, preferred_element_type=None):
+    """A transposed conv whose stride equals its kernel, as one matmul: every input pixel
+    writes its own kh x kw output block, `y[n, kh*i + a, kw*j + b] = x[n, i, j] @ w[a, b]`.
+
+    x: [N, H, W, Cin], w: [kh, kw, Cin, Cout] -> [N, H * kh, W * kw, Cout].
+    """
+    y = jax.lax.dot_general(x, w, (((3,), (2,)), ((), ())), precision=precision,
+                            preferred_element_type=preferred_element_type)
+    n, h, wd, kh, kw, c = y.shape
+    return jnp.transpose(y, (0, 1, 3, 2, 4, 5)).reshape(n, h * kh, wd * kw, c)
+
+
 def max_pool_with_argmax(x, window=2, strides=None):
     """Max pooling ('VALID') that also returns the switches (DeconvNet).
 

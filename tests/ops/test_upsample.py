@@ -7,7 +7,12 @@ import torch
 import torch.nn.functional as F
 
 from jaxvision.ops import max_pool_with_argmax, max_unpool
-from jaxvision.ops.upsample import bilinear_init, bilinear_kernel, nearest_upsample
+from jaxvision.ops.upsample import (
+    bilinear_init,
+    bilinear_kernel,
+    block_upsample,
+    nearest_upsample,
+)
 
 
 def test_lecture_example():
@@ -73,3 +78,18 @@ def test_upsample_errors():
         max_unpool(jnp.zeros((1, 2, 2, 1)), jnp.zeros((1, 2, 2, 2), jnp.int32), (4, 4))
     with pytest.raises(ValueError, match="shape"):
         bilinear_init(None, (4, 4, 2, 3))
+
+
+@pytest.mark.parametrize("kh,kw", [(2, 2), (2, 3)])
+def test_block_upsample_equals_torch_conv_transpose(kh, kw):
+    """torch's ConvTranspose2d with stride == kernel (float64) is the definition:
+    out[kh*i + a, kw*j + b] = x[i, j] @ w[a, b]."""
+    rng = np.random.default_rng(kh * kw)
+    x = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    w = rng.normal(size=(kh, kw, 5, 6)).astype(np.float32)  # [kh, kw, Cin, Cout]
+    ref = F.conv_transpose2d(torch.tensor(x, dtype=torch.float64).permute(0, 3, 1, 2),
+                             torch.tensor(w, dtype=torch.float64).permute(2, 3, 0, 1),
+                             stride=(kh, kw)).permute(0, 2, 3, 1).numpy()
+    y = block_upsample(jnp.asarray(x), jnp.asarray(w))
+    assert y.shape == (2, 3 * kh, 4 * kw, 6)
+    np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-5, atol=1e-5)

@@ -14,6 +14,7 @@ from jaxvision.losses.rcnn import fast_rcnn_losses, mask_rcnn_loss
 from jaxvision.models.detection.rpn import clip_to_size, is_large
 from jaxvision.ops import (
     batched_nms,
+    block_upsample,
     decode_boxes,
     encode_boxes,
     match_anchors,
@@ -108,9 +109,7 @@ class MaskHead(nn.Module):
         # transposed conv, kernel 2 stride 2: out[2i + a, 2j + b] = x[i, j] @ W[a, b]
         w = self.param("conv5_mask", _mask_init, (2, 2, x.shape[-1], self.dim_reduced))
         bias = self.param("conv5_mask_bias", nn.initializers.zeros, (self.dim_reduced,))
-        y = jnp.einsum("nijc,abcd->niajbd", x, w.astype(x.dtype))
-        n, h, _, wd, _, c = y.shape
-        x = nn.relu(y.reshape(n, 2 * h, 2 * wd, c) + bias.astype(x.dtype))
+        x = nn.relu(block_upsample(x, w.astype(x.dtype)) + bias.astype(x.dtype))
         x = nn.Conv(self.num_classes, (1, 1), kernel_init=_mask_init, dtype=self.dtype,
                     name="mask_fcn_logits")(x)
         return x.astype(jnp.float32)
