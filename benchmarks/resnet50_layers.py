@@ -5,9 +5,10 @@
 Every distinct conv unit of torchvision's resnet50 at 224 px (kernel, stride, channels, map
 size; the count says how often the step runs it) is timed forward + backward (input, kernel
 and BatchNorm affine gradients, train-mode statistics) as one jitted jaxvision `ConvBN` +
-ReLU against torch's channels-last Conv2d + BatchNorm2d + ReLU, the two timed in alternation,
-each timed call after an untimed one of the same framework. ms x count is summed per class
-(stem, 1x1, 1x1 strided, 3x3, 3x3 strided) and set beside the whole step: the classes with
+ReLU against torch's channels-last Conv2d + BatchNorm2d + ReLU, timed in the rounds of
+`benchmarks.backbones._interleaved` (each timed call after an untimed one of the same
+framework). ms x count is summed per class (stem, 1x1, 1x1 strided, 3x3, 3x3 strided) and
+set beside the whole step: the classes with
 the largest jax - torch difference are what holds the step back. XLA's profiler cannot say it
 reliably since jaxlib 0.10: Eigen convolutions run asynchronously and their time lands on the
 next thunk. Prints the load average before the run and with every row.
@@ -19,12 +20,12 @@ import argparse
 import collections
 import os
 import sys
-import time
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jaxvision  # noqa: E402,F401  (sets the XLA:CPU flags before JAX starts)
+from benchmarks.backbones import _interleaved  # noqa: E402
 
 # (class, kernel, stride, cin, cout, input map size, count in one resnet50 forward)
 UNITS = [
@@ -97,15 +98,8 @@ def main():
         fns = {"jax": jax_unit(k, s, cin, cout, hw, args.batch),
                "torch": torch_unit(k, s, cin, cout, hw, args.batch)}
         load = os.getloadavg()[0]
-        times = {n: [] for n in fns}
-        for _ in range(args.reps):
-            for n, fn in fns.items():
-                fn()
-                time.sleep(0.3)
-                t0 = time.perf_counter()
-                fn()
-                times[n].append((time.perf_counter() - t0) * 1e3)
-        med = {n: sorted(t)[len(t) // 2] for n, t in times.items()}
+        # calls per second of the median timed call (batch 1), in the backbones benchmark's rounds
+        med = {n: 1e3 / rate for n, rate in _interleaved(fns, 1, 0, args.reps).items()}
         per_class[cls][0] += med["jax"] * count
         per_class[cls][1] += med["torch"] * count
         print(f"| {cls} {cin}->{cout} at {hw} | {count} | {med['jax']:.1f} | "
