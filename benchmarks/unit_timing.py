@@ -60,7 +60,7 @@ def jax_call(unit: Unit) -> Callable[[], None]:
         return jnp.sum(y * r)
 
     step = jax.jit(jax.grad(loss, argnums=(0, 1)))
-    params = variables["params"]
+    params = variables.get("params", {})
     jax.block_until_ready(step(params, x))
     return lambda: jax.block_until_ready(step(params, x))
 
@@ -83,17 +83,26 @@ def torch_call(unit: Unit) -> Callable[[], None]:
     return run
 
 
-def report(units: list[Unit], reps: int) -> dict[str, tuple[float, float]]:
-    """Times each unit (median of `reps` interleaved rounds), prints the tables; returns
-    {class: (jax ms x count, torch ms x count)}."""
+def _repeated(fn: Callable[[], None], calls: int) -> Callable[[], None]:
+    def run():
+        for _ in range(calls):
+            fn()
+    return run
+
+
+def report(units: list[Unit], reps: int, calls: int = 1) -> dict[str, tuple[float, float]]:
+    """Times each unit (median of `reps` interleaved rounds of `calls` calls back to back, so
+    that small units are timed with their threads awake, as inside a step), prints the tables;
+    returns {class: (jax ms x count, torch ms x count)}."""
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     print("| unit | count | jax ms | torch ms | jax - torch, x count | load |")
     print("| --- | --- | --- | --- | --- | --- |")
     per_class = collections.defaultdict(lambda: [0.0, 0.0])
     for unit in units:
-        fns = {"jax": jax_call(unit), "torch": torch_call(unit)}
+        fns = {"jax": _repeated(jax_call(unit), calls),
+               "torch": _repeated(torch_call(unit), calls)}
         load = os.getloadavg()[0]
-        med = {n: 1e3 / rate for n, rate in _interleaved(fns, 1, 0, reps).items()}
+        med = {n: 1e3 / rate for n, rate in _interleaved(fns, calls, 0, reps).items()}
         per_class[unit.cls][0] += med["jax"] * unit.count
         per_class[unit.cls][1] += med["torch"] * unit.count
         print(f"| {unit.label} | {unit.count} | {med['jax']:.1f} | {med['torch']:.1f} | "

@@ -5,6 +5,7 @@ fake implementations for lets `import torchvision` succeed (see DESIGN.md, Testi
 """
 
 import os
+import sys
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # 8 virtual CPU devices for the data-parallel tests; set before JAX creates its CPU client.
@@ -28,3 +29,14 @@ def _define_torchvision_schemas():
 
 
 _define_torchvision_schemas()
+
+
+def pytest_configure(config):
+    """Restarts pytest (same arguments, before any test) under tcmalloc where installed, as
+    train.py does (jaxvision.allocator): the suite's many train steps page-fault far less.
+    Output capture is stopped first, so the restarted pytest writes to the real terminal."""
+    from jaxvision import allocator
+
+    if allocator.plan(os.environ, sys.platform, allocator.find_tcmalloc())[0] == "reexec":
+        config.pluginmanager.getplugin("capturemanager").stop_global_capturing()
+        allocator.reexec_with_tcmalloc()
