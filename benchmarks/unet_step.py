@@ -47,4 +47,7 @@ def main():
 
 
 if __name__ == "__main__":
+    from jaxvision.allocator import reexec_with_tcmalloc
+
+    reexec_with_tcmalloc()  # as benchmarks/backbones.py
     main()
