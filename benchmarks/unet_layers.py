@@ -19,9 +19,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jaxvision  # noqa: E402,F401  (sets the XLA:CPU flags before JAX starts)
-from jaxvision.allocator import reexec_with_tcmalloc  # noqa: E402
-
-reexec_with_tcmalloc()  # as benchmarks/backbones.py
 from benchmarks.unit_timing import Unit, report, torch_conv_bn  # noqa: E402
 
 
@@ -77,4 +74,7 @@ def main():
 
 
 if __name__ == "__main__":
+    from jaxvision.allocator import reexec_with_tcmalloc
+
+    reexec_with_tcmalloc()  # as benchmarks/backbones.py
     main()
