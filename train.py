@@ -1,8 +1,8 @@
 """Trains and evaluates a model: `python train.py --config configs/unet.py [--workdir DIR]`.
 
 Config fields can be overridden on the command line (`--config.train.steps=200`); an unknown
-field is an error. A workdir that holds a checkpoint is resumed. On Linux the command restarts itself under
-tcmalloc when installed (`jaxvision.allocator`; `JAXVISION_TCMALLOC=0` opts out).
+field is an error. A workdir that holds a checkpoint is resumed. On Linux the command restarts
+itself under tcmalloc when installed (`jaxvision.allocator`; `JAXVISION_TCMALLOC=0` opts out).
 """
 
 import logging as std_logging

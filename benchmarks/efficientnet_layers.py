@@ -11,7 +11,6 @@ se, project. Prints the load average before the run and with every row.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import os
 import sys
@@ -20,7 +19,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jaxvision  # noqa: E402,F401  (sets the XLA:CPU flags before JAX starts)
-from benchmarks.unit_timing import Unit, report, torch_conv_bn  # noqa: E402
+from benchmarks.unit_timing import Unit, cli, torch_conv_bn  # noqa: E402
 
 
 def torch_se(c, squeeze):
@@ -82,17 +81,5 @@ def units(batch: int) -> list[Unit]:
             for label, (cls, label, shape, jm, tm, takes_train) in specs.items()]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=16)
-    args = parser.parse_args()
-    print(f"efficientnet_b0, batch {args.batch}, 224 px")
-    report(units(args.batch), args.reps)
-
-
 if __name__ == "__main__":
-    from jaxvision.allocator import reexec_with_tcmalloc
-
-    reexec_with_tcmalloc()  # as benchmarks/backbones.py
-    main()
+    cli(units, "efficientnet_b0, 224 px", __doc__)

@@ -10,7 +10,6 @@ channels-last Conv2d + BatchNorm2d + ReLU, timed forward + backward by
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -18,7 +17,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jaxvision  # noqa: E402,F401  (sets the XLA:CPU flags before JAX starts)
-from benchmarks.unit_timing import Unit, report, torch_conv_bn  # noqa: E402
+from benchmarks.unit_timing import Unit, cli, torch_conv_bn  # noqa: E402
 
 # (class, kernel, stride, cin, cout, input map size, count in one resnet50 forward)
 UNITS = [
@@ -46,17 +45,5 @@ def units(batch: int) -> list[Unit]:
             for cls, k, s, cin, cout, hw, count in UNITS]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=16)
-    args = parser.parse_args()
-    print(f"resnet50, batch {args.batch}, 224 px")
-    report(units(args.batch), args.reps)
-
-
 if __name__ == "__main__":
-    from jaxvision.allocator import reexec_with_tcmalloc
-
-    reexec_with_tcmalloc()  # as benchmarks/backbones.py
-    main()
+    cli(units, "resnet50, 224 px", __doc__)

@@ -11,7 +11,6 @@ of the timing rounds a single torch call took 8-12 ms even for a 1x1 conv to 4 c
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -19,7 +18,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jaxvision  # noqa: E402,F401  (sets the XLA:CPU flags before JAX starts)
-from benchmarks.unit_timing import Unit, report, torch_conv_bn  # noqa: E402
+from benchmarks.unit_timing import Unit, cli, torch_conv_bn  # noqa: E402
 
 
 def units(batch: int, size: int = 64, depth: int = 3, width: int = 16, classes: int = 4):
@@ -63,18 +62,5 @@ def units(batch: int, size: int = 64, depth: int = 3, width: int = 16, classes: 
     return out
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--calls", type=int, default=10, help="calls per timing, back to back")
-    args = parser.parse_args()
-    print(f"configs/unet.py U-Net, batch {args.batch}, 64 px, {args.calls} calls per timing")
-    report(units(args.batch), args.reps, args.calls)
-
-
 if __name__ == "__main__":
-    from jaxvision.allocator import reexec_with_tcmalloc
-
-    reexec_with_tcmalloc()  # as benchmarks/backbones.py
-    main()
+    cli(units, "configs/unet.py U-Net, 64 px", __doc__, calls=10)

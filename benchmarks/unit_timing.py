@@ -11,6 +11,7 @@ time lands on the next thunk.
 
 from __future__ import annotations
 
+import argparse
 import collections
 import os
 from collections.abc import Callable
@@ -115,3 +116,18 @@ def report(units: list[Unit], reps: int, calls: int = 1) -> dict[str, tuple[floa
     print(f"| all units | {j:.0f} | {t:.0f} | {j - t:+.0f} |")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return {k: tuple(v) for k, v in per_class.items()}
+
+
+def cli(units: Callable[[int], list[Unit]], title: str, doc: str, calls: int = 1) -> None:
+    """The command line of a breakdown script: restarts under tcmalloc (as
+    benchmarks/backbones.py), parses `--reps`, `--batch`, `--calls`, prints `report`."""
+    from jaxvision.allocator import reexec_with_tcmalloc
+
+    reexec_with_tcmalloc()
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--calls", type=int, default=calls, help="calls per timing, back to back")
+    args = parser.parse_args()
+    print(f"{title}, batch {args.batch}, {args.calls} call(s) per timing")
+    report(units(args.batch), args.reps, args.calls)
