@@ -185,10 +185,10 @@ def torch_unet(num_classes: int, depth: int, base_width: int):
     import torch
     from torch import nn
 
+    from benchmarks.common import torch_conv_bn
+
     def double(cin, cout):
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                             nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-                             nn.BatchNorm2d(cout), nn.ReLU())
+        return nn.Sequential(torch_conv_bn(cin, cout, 3, 1), torch_conv_bn(cout, cout, 3, 1))
 
     class TorchUNet(nn.Module):
         def __init__(self):

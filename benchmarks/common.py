@@ -79,3 +79,12 @@ def define_torchvision_schemas() -> None:
     except RuntimeError:  # already defined in this process
         return
     define_torchvision_schemas.lib = lib  # keep the Library alive
+
+
+def torch_conv_bn(cin: int, cout: int, k: int, s: int, groups: int = 1, act: str | None = "ReLU"):
+    """torch's Conv2d (no bias, padding (k - 1) // 2) + BatchNorm2d (+ `torch.nn.<act>`)."""
+    from torch import nn
+
+    layers = [nn.Conv2d(cin, cout, k, s, (k - 1) // 2, groups=groups, bias=False),
+              nn.BatchNorm2d(cout)]
+    return nn.Sequential(*layers, *([getattr(nn, act)()] if act else []))

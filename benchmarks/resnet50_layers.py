@@ -17,7 +17,8 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jaxvision  # noqa: E402,F401  (sets the XLA:CPU flags before JAX starts)
-from benchmarks.unit_timing import Unit, cli, torch_conv_bn  # noqa: E402
+from benchmarks.common import torch_conv_bn  # noqa: E402
+from benchmarks.unit_timing import Unit, cli  # noqa: E402
 
 # (class, kernel, stride, cin, cout, input map size, count in one resnet50 forward)
 UNITS = [

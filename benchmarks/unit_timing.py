@@ -30,15 +30,6 @@ class Unit(NamedTuple):
     takes_train: bool = True  # the flax module's __call__ has a `train` argument
 
 
-def torch_conv_bn(cin: int, cout: int, k: int, s: int, groups: int = 1, act: str | None = "ReLU"):
-    """torch's Conv2d (no bias, padding (k - 1) // 2) + BatchNorm2d (+ `torch.nn.<act>`)."""
-    from torch import nn
-
-    layers = [nn.Conv2d(cin, cout, k, s, (k - 1) // 2, groups=groups, bias=False),
-              nn.BatchNorm2d(cout)]
-    return nn.Sequential(*layers, *([getattr(nn, act)()] if act else []))
-
-
 def jax_call(unit: Unit) -> Callable[[], None]:
     """One jitted forward + backward (input and parameter gradients, train-mode BatchNorm
     statistics) of the unit against a fixed random cotangent."""

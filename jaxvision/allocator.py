@@ -9,8 +9,9 @@ CPU an EfficientNet-B0 train step (batch 16, 224 px) took 937k page faults (3.7 
 part of the faults but not the time. torch steps gain too, less (1158 -> 940 ms).
 
 The allocator must be chosen when the process starts (`LD_PRELOAD`), so `reexec_with_tcmalloc`
-restarts the current command with it, before JAX starts: `train.py` and the benchmarks call it
-first thing. `JAXVISION_TCMALLOC=0` opts out; an allocator the user already preloads is kept.
+restarts the current command with it, before JAX starts: `train.py`, the benchmarks and the
+test suite (tests/conftest.py) call it first thing. `JAXVISION_TCMALLOC=0` opts out; an
+allocator the user already preloads is kept.
 tcmalloc comes from Debian's `libtcmalloc-minimal4` (or gperftools' `libtcmalloc`); without it
 a warning says so and nothing changes.
 """
