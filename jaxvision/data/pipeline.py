@@ -289,7 +289,9 @@ def train_dataset(source, transform: ExampleTransform, *, global_batch: int, see
 def eval_batches(source, transform: ExampleTransform, *, global_batch: int
                  ) -> Iterator[dict[str, np.ndarray]]:
     """One pass over `source` in order; the last global batch is padded with copies of example 0
-    that carry `example_valid=False`."""
+    that carry `example_valid=False`. Every example carries `example_index` int32 (its position
+    in `source`, 0 for padding), so an evaluator can read the source's own, untransformed
+    ground truth."""
     local = local_batch_size(global_batch)
     total = len(source)
     padded = -(-total // global_batch) * global_batch
@@ -297,6 +299,7 @@ def eval_batches(source, transform: ExampleTransform, *, global_batch: int
     def element(index: int) -> dict[str, np.ndarray]:
         example = transform(source[min(index, total - 1) if index < total else 0], index)
         example["example_valid"] = np.bool_(index < total)
+        example["example_index"] = np.int32(index if index < total else 0)
         return example
 
     ds = grain.MapDataset.range(padded).map(element)

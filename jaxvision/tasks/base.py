@@ -44,8 +44,11 @@ class Task(Protocol):
     def predict(self, model: nn.Module, variables: Variables, batch: Batch) -> dict[str, Any]:
         """Eval-mode predictions for a batch (jittable): a dict of arrays with a batch axis."""
 
-    def evaluator(self, output_dir: str | None = None) -> Evaluator:
-        """A fresh evaluator; `output_dir` (None: write nothing) receives its files."""
+    def evaluator(self, output_dir: str | None = None, splits=None) -> Evaluator:
+        """A fresh evaluator; `output_dir` (None: write nothing) receives its files. `splits`
+        (a `jaxvision.data.DatasetSplits`, or None) gives the test split's own examples
+        (`splits.test[batch['example_index'][i]]`, untransformed, at the original size) and
+        its metadata (`label_map`, `info`), so metrics are computed in the dataset's frame."""
 
 
 def init_variables(model: nn.Module, rng, images, **kwargs) -> Variables:

@@ -54,7 +54,7 @@ class ClassificationTask:
         logits, _ = model.apply(variables, batch["image"], train=False)
         return {"logits": logits.astype(jnp.float32)}
 
-    def evaluator(self, output_dir=None):
+    def evaluator(self, output_dir=None, splits=None):
         return ClassificationEvaluator()
 
 

@@ -102,5 +102,5 @@ class DetectionTask:
             predictions["masks"] = pasted > self.mask_threshold
         return predictions
 
-    def evaluator(self, output_dir=None):
+    def evaluator(self, output_dir=None, splits=None):
         return DetectionEvaluator(self.class_names, masks=self.masks, output_dir=output_dir)

@@ -55,7 +55,7 @@ class SegmentationTask:
         logits, _ = model.apply(variables, batch["image"], train=False)
         return {"classes": jnp.argmax(logits, axis=-1).astype(jnp.int32)}
 
-    def evaluator(self, output_dir=None):
+    def evaluator(self, output_dir=None, splits=None):
         return SegmentationEvaluator(self.class_names, self.boundary_tolerance)
 
 

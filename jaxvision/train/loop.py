@@ -89,7 +89,7 @@ class Trainer:
         init_rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
         example = next(iter(eval_batches(self.splits.test, self.eval_transform,
                                          global_batch=jax.process_count())))
-        example = {k: v for k, v in example.items() if k != "example_valid"}
+        example = {k: v for k, v in example.items() if k not in ("example_valid", "example_index")}
 
         def init(rng, batch, pretrained=None):
             variables = self.task.init(self.model.clone(axis_name=None), rng, batch)
@@ -131,7 +131,7 @@ class Trainer:
         to `workdir/eval/<step>/` (process 0 only)."""
         output_dir = (os.path.join(self.workdir, "eval", str(step))
                       if jax.process_index() == 0 else None)
-        evaluator = self.task.evaluator(output_dir)
+        evaluator = self.task.evaluator(output_dir, self.splits)
         for local in eval_batches(self.splits.test, self.eval_transform,
                                   global_batch=self.config.train.eval_batch_size):
             outputs = self.predict_fn(state.eval_variables, self.parallel.put_batch(local))
