@@ -1,66 +1,111 @@
-"""Predictions of a training run as pictures, for every task, from its latest checkpoint.
+"""Predictions of a training run, drawn on the user's images at their original size, for every
+task, from the run's latest checkpoint and its saved config (`--workdir` alone).
 
-    python -m jaxvision.predict --config configs/unet.py --workdir workdir/unet \
-        --image x.png --out y.png [--alpha 0.5]
-    python -m jaxvision.predict --config configs/unet.py --workdir workdir/unet --eval
+    python -m jaxvision.predict --workdir workdir/faster_rcnn --image photo.jpg --out out.png
+    python -m jaxvision.predict --workdir W --image photos/ --out predictions/ \
+        [--score_threshold 0.5] [--alpha 0.5]
+    python -m jaxvision.predict --workdir W --eval
 
 Classification writes the top class and its probability on the image (and prints the top 5);
 segmentation blends the class colours over the image (background unpainted); detection draws
-each detection's box with its class name and score (and blends its mask). `--eval` scores the
-test split with the task's evaluator, as at the end of training. Everything reuses the
-trainer: the same dataset metadata, model, checkpoint restore and eval transform.
+each detection scoring at least `--score_threshold` with its class name and score (and its
+mask), labels kept apart so they stay readable. A folder of images gives one picture each and
+`coco_instances_results.json` with every valid detection in each image's original pixels
+(category ids the dataset's; `image_id` the file's position, `file_name` beside it). Images are
+shown as a viewer shows them: their EXIF orientation is applied first.
+
+`--config configs/x.py --config.a=b` (as given to train.py) is accepted and must agree with the
+run's saved config. Predicting images opens no dataset (the class names are in the workdir);
+`--eval` scores the test split as at the end of training, into `eval/<step>-predict/` (its files
+and `metrics.json`; then `-predict-2`, ...: an earlier evaluation is never overwritten).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 
 import jax
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from jaxvision.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from jaxvision.tasks.original_frame import boxes_to_original, paste_masks
 from jaxvision.train.loop import Trainer
+from jaxvision.train.run_config import load_dataset_info, resolve_run_config
 
 # class k >= 1 -> RGB; background (0) is not painted. Cycles past 12 classes.
 PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
                     [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230],
                     [210, 245, 60], [250, 190, 212], [0, 128, 128], [170, 110, 40]], np.uint8)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def load_run(config, workdir: str):
-    """`(trainer, state)`: the run's trainer pieces and its latest saved state."""
-    directory = os.path.join(os.path.abspath(os.path.expanduser(workdir)), "checkpoints")
+def load_run(workdir: str, config=None, *, with_data: bool = False):
+    """`(trainer, state)`: the run in `workdir` (its saved config, or `config` checked against
+    it) with its latest saved state. `with_data=False` opens no dataset."""
+    workdir = os.path.abspath(os.path.expanduser(workdir))
+    directory = os.path.join(workdir, "checkpoints")
     if not os.path.isdir(directory) or not any(s.isdigit() for s in os.listdir(directory)):
         raise ValueError(f"workdir: expected a training run with checkpoints in {directory}, "
                          "found none")
-    trainer = Trainer(config, os.path.dirname(directory))
+    config = resolve_run_config(workdir, config)
+    if not with_data and load_dataset_info(workdir) is None:
+        with_data = True  # a run from before dataset.json: the class names come from the data
+    trainer = Trainer(config, workdir, with_data=with_data)
     return trainer, trainer.initial_state()
 
 
-def predict_image(trainer, state, image: np.ndarray) -> tuple[np.ndarray, dict]:
-    """uint8 image [H, W, 3] -> (the image as the model saw it, uint8 [h, w, 3]; the task's
-    predictions for it, numpy, batch axis dropped). Resized to data.image_size first unless the
-    transform resizes or crops (detection, ImageNet) itself; R-CNN and Fast R-CNN runs get the
-    image's selective-search proposals with the run's `data.proposals` settings."""
-    transform = trainer.eval_transform
+def read_image(path: str) -> np.ndarray:
+    """uint8 [H, W, 3] of an image file as a viewer shows it (EXIF orientation applied)."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"), np.uint8)
+    except Exception as error:
+        raise ValueError(f"image {path}: expected an image file PIL can read, got "
+                         f"{type(error).__name__}: {error}") from error
+
+
+def predict_image(trainer, state, image: np.ndarray) -> dict:
+    """uint8 image [H, W, 3] -> the task's predictions in the image's own pixels (numpy):
+    classification `logits [K]`; segmentation `classes [H, W]`; detection `boxes [D, 4]` xyxy,
+    `scores`, `labels`, `valid [D]` (and `masks` bool [D, H, W]). Images go through the run's
+    eval transform (resized to data.image_size first when it neither resizes nor crops); R-CNN
+    and Fast R-CNN runs get the image's selective-search proposals."""
+    height, width = image.shape[:2]
+    transform, seen = trainer.eval_transform, image
     if transform.resize == "none" and transform.crop == "none":
         size = trainer.config.data.image_size
-        image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
-    example = {"image": image, "boxes": np.zeros((0, 4), np.float32),
+        seen = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+    example = {"image": seen, "boxes": np.zeros((0, 4), np.float32),
                "labels": np.zeros((0,), np.int64), "iscrowd": np.zeros((0,), bool),
-               "image_id": 0, "label": 0, "masks": np.zeros((0, *image.shape[:2]), np.uint8),
-               "segmentation": np.zeros(image.shape[:2], np.uint8)}
+               "image_id": 0, "label": 0, "segmentation": np.zeros(seen.shape[:2], np.uint8)}
     if trainer.config.data.proposals.method == "selective_search":
         from jaxvision.data.proposals import image_proposals
 
-        boxes, valid = image_proposals(image, trainer.config.data.proposals)
+        boxes, valid = image_proposals(seen, trainer.config.data.proposals)
         example.update(proposals=boxes, proposals_valid=valid)
     batch = {k: v[None] for k, v in transform(example, 0).items()}
     predict = jax.jit(lambda v, b: trainer.task.predict(trainer.model, v, b))
     out = jax.tree.map(lambda x: np.asarray(x)[0], predict(state.eval_variables, batch))
-    seen = batch["image"][0] * IMAGENET_STD + IMAGENET_MEAN
-    return np.clip(np.round(seen), 0, 255).astype(np.uint8), out
+    if "classes" in out:
+        out["classes"] = _classes_to_original(out["classes"], seen.shape[:2], (height, width))
+    if "boxes" in out:
+        size = batch["image_size"][0] if "image_size" in batch else seen.shape[:2]
+        out["boxes"] = boxes_to_original(out["boxes"], size, (height, width))
+        if "masks" in out:
+            out["masks"] = paste_masks(out["masks"], out["boxes"], height, width
+                                       ) > trainer.task.mask_threshold
+    return out
+
+
+def _classes_to_original(classes: np.ndarray, seen: tuple[int, int], orig: tuple[int, int]
+                         ) -> np.ndarray:
+    """A class map [h, w] over the `seen` (H', W') input (or its centre, for valid-padding
+    models) resized (nearest) to the original image: [h * H / H', w * W / W'] (rounded)."""
+    h, w = classes.shape
+    size = (max(1, round(w * orig[1] / seen[1])), max(1, round(h * orig[0] / seen[0])))
+    return np.asarray(Image.fromarray(classes.astype(np.int32)).resize(size, Image.NEAREST))
 
 
 def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
@@ -82,35 +127,71 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarr
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
+def _font(image_height: int, image_width: int):
+    """PIL's default font at about 1/40 of the shorter side (at least 11 px)."""
+    return ImageFont.load_default(size=max(11, round(min(image_height, image_width) / 40)))
+
+
+def _place(box, size, taken: list, height: int) -> tuple[float, float]:
+    """Top-left corner of a (w, h) label for `box`: above it when there is room, else inside its
+    top; moved down past labels already `taken` ([x0, y0, x1, y1] each) that it would cover."""
+    w, h = size
+    x = max(0.0, float(box[0]))
+    y = float(box[1]) - h if float(box[1]) - h >= 0 else max(0.0, float(box[1]))
+    for _ in range(len(taken) + 1):
+        hit = [t for t in taken if x < t[2] and t[0] < x + w and y < t[3] and t[1] < y + h]
+        if not hit:
+            break
+        y = max(t[3] for t in hit)
+    return x, min(y, max(0.0, height - h))
+
+
 def draw_detections(image: np.ndarray, detections: dict, class_names, alpha: float = 0.5,
-                    min_score: float = 0.3) -> np.ndarray:
-    """uint8 [H, W, 3]: boxes (xyxy) with 'name score' labels for valid detections scoring at
-    least `min_score`, masks [D, H, W] (if present) blended in their class colour."""
-    keep = np.asarray(detections["valid"], bool) & (np.asarray(detections["scores"]) >= min_score)
-    labels = np.asarray(detections["labels"])[keep]
+                    score_threshold: float = 0.5) -> np.ndarray:
+    """uint8 [H, W, 3]: boxes (xyxy) with 'name score' labels on filled tags (most confident
+    first, kept from covering each other) for valid detections scoring at least
+    `score_threshold`; masks [D, H, W] (if present) blended in their class colour."""
+    scores = np.asarray(detections["scores"])
+    keep = np.asarray(detections["valid"], bool) & (scores >= score_threshold)
+    order = np.flatnonzero(keep)[np.argsort(-scores[keep], kind="stable")]
+    labels = np.asarray(detections["labels"])
     if "masks" in detections:
-        for mask, label in zip(np.asarray(detections["masks"])[keep], labels, strict=True):
-            image = overlay(image, np.where(mask, label, 0).astype(np.int32), alpha)
+        for k in order[::-1]:
+            mask = np.asarray(detections["masks"][k])
+            image = overlay(image, np.where(mask, labels[k], 0).astype(np.int32), alpha)
     picture = Image.fromarray(image)
     draw = ImageDraw.Draw(picture)
-    for box, label, score in zip(np.asarray(detections["boxes"])[keep], labels,
-                                 np.asarray(detections["scores"])[keep], strict=True):
-        colour = tuple(int(c) for c in PALETTE[label % len(PALETTE)])
-        draw.rectangle([float(v) for v in box], outline=colour, width=2)
-        draw.text((float(box[0]) + 2, float(box[1]) + 1), f"{class_names[label]} {score:.2f}",
-                  fill=colour)
+    font = _font(*image.shape[:2])
+    line = max(2, round(min(image.shape[:2]) / 250))
+    for k in order:
+        colour = tuple(int(c) for c in PALETTE[labels[k] % len(PALETTE)])
+        draw.rectangle([float(v) for v in detections["boxes"][k]], outline=colour, width=line)
+    taken = []
+    for k in order:
+        colour = tuple(int(c) for c in PALETTE[labels[k] % len(PALETTE)])
+        text = f"{class_names[labels[k]]} {scores[k]:.2f}"
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        size = (right - left + 4, bottom - top + 4)
+        x, y = _place(detections["boxes"][k], size, taken, image.shape[0])
+        taken.append((x, y, x + size[0], y + size[1]))
+        draw.rectangle(taken[-1], fill=colour)
+        ink = (0, 0, 0) if sum(c * w for c, w in zip(colour, (0.3, 0.59, 0.11),
+                                                     strict=True)) > 150 else (255, 255, 255)
+        draw.text((x + 2 - left, y + 2 - top), text, fill=ink, font=font)
     return np.asarray(picture)
 
 
-def render(trainer, image: np.ndarray, predictions: dict, alpha: float = 0.5) -> tuple:
+def render(trainer, image: np.ndarray, predictions: dict, alpha: float = 0.5,
+           score_threshold: float = 0.5) -> tuple:
     """(picture uint8 [H, W, 3], a one-line summary) for the task's predictions of `image`."""
     names = trainer.task.class_names
     if "logits" in predictions:
         probs = np.asarray(jax.nn.softmax(predictions["logits"]))
         top = np.argsort(-probs, kind="stable")[:5]
         picture = Image.fromarray(image)
-        ImageDraw.Draw(picture).text((2, 1), f"{names[top[0]]} {probs[top[0]]:.2f}",
-                                     fill=(255, 255, 255))
+        ImageDraw.Draw(picture).text((4, 2), f"{names[top[0]]} {probs[top[0]]:.2f}",
+                                     fill=(255, 255, 255), font=_font(*image.shape[:2]),
+                                     stroke_width=2, stroke_fill=(0, 0, 0))
         summary = ", ".join(f"{names[k]} {probs[k]:.3f}" for k in top)
         return np.asarray(picture), summary
     if "classes" in predictions:
@@ -118,51 +199,151 @@ def render(trainer, image: np.ndarray, predictions: dict, alpha: float = 0.5) ->
         counts = np.bincount(mask.ravel(), minlength=len(names))
         summary = "pixels: " + ", ".join(f"{n} {c}" for n, c in zip(names, counts, strict=True))
         return overlay(image, mask, alpha), summary
-    picture = draw_detections(image, predictions, names, alpha)
-    keep = np.asarray(predictions["valid"], bool)
+    picture = draw_detections(image, predictions, names, alpha, score_threshold)
+    keep = np.asarray(predictions["valid"], bool) & (
+        np.asarray(predictions["scores"]) >= score_threshold)
     summary = ", ".join(f"{names[label]} {score:.2f}" for label, score in
                         zip(predictions["labels"][keep], predictions["scores"][keep], strict=True))
-    return picture, f"{int(keep.sum())} detections: {summary}"
+    return picture, f"{int(keep.sum())} detections at score >= {score_threshold}: {summary}"
+
+
+def detection_results(predictions: dict, image_id: int, category_of, file_name: str
+                      ) -> list[dict]:
+    """COCO results entries (original pixels, dataset category ids) of one image's valid
+    detections, with the image's `file_name`."""
+    from jaxvision.metrics import coco_results_json
+
+    keep = np.asarray(predictions["valid"], bool)
+    pred = {"boxes": predictions["boxes"][keep], "scores": predictions["scores"][keep],
+            "labels": np.asarray(category_of)[predictions["labels"][keep]]}
+    iou_type = "bbox"
+    if "masks" in predictions:
+        pred["masks"], iou_type = predictions["masks"][keep], "segm"
+    return [dict(r, file_name=file_name)
+            for r in coco_results_json([pred], iou_type, [image_id])]
+
+
+def _inputs(path: str, out: str) -> list[tuple[str, str]]:
+    """(image file, picture to write) pairs for a file or a folder of images."""
+    if not os.path.isdir(path):
+        return [(path, out)]
+    names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS))
+    if not names:
+        raise ValueError(f"--image {path}: expected image files {IMAGE_EXTENSIONS}, found none")
+    os.makedirs(out, exist_ok=True)
+    return [(os.path.join(path, n), os.path.join(out, os.path.splitext(n)[0] + ".png"))
+            for n in names]
+
+
+def _eval_name(workdir: str, step: int) -> str:
+    """`<step>-predict`, or `<step>-predict-N` with the first N >= 2 not yet taken."""
+    name, n = f"{step}-predict", 2
+    while os.path.exists(os.path.join(workdir, "eval", name)):
+        name, n = f"{step}-predict-{n}", n + 1
+    return name
+
+
+def run(args, config) -> None:
+    """Carries out the parsed command line (see the module docstring)."""
+    if not 0.0 <= args.score_threshold <= 1.0:
+        raise ValueError(f"--score_threshold: expected a value in [0, 1], got "
+                         f"{args.score_threshold}")
+    trainer, state = load_run(args.workdir, config, with_data=args.eval)
+    if args.eval:
+        step = int(trainer.parallel.to_host(state.step))
+        name = _eval_name(trainer.workdir, step)
+        metrics = {"step": step, **trainer.evaluate(state, step, name=name)}
+        eval_dir = os.path.join(trainer.workdir, "eval", name)
+        os.makedirs(eval_dir, exist_ok=True)
+        with open(os.path.join(eval_dir, "metrics.json"), "w") as f:
+            json.dump(metrics, f)
+        print(json.dumps({**metrics, "eval_dir": eval_dir}))
+        return
+    pairs = _inputs(args.image, args.out)
+    info = load_dataset_info(trainer.workdir) or {}
+    label_map = info.get("label_map")
+    category_of = [0, *label_map] if label_map else range(len(trainer.task.class_names))
+    results = []
+    from tqdm.auto import tqdm
+
+    for k, (source, target) in enumerate(tqdm(pairs, desc="predict", disable=len(pairs) < 2)):
+        image = read_image(source)
+        predictions = predict_image(trainer, state, image)
+        picture, summary = render(trainer, image, predictions, args.alpha, args.score_threshold)
+        Image.fromarray(picture).save(target)
+        if "boxes" in predictions:
+            results += detection_results(predictions, k, category_of, os.path.basename(source))
+        print(f"wrote {target}: {summary}")
+    if os.path.isdir(args.image) and results:
+        path = os.path.join(args.out, "coco_instances_results.json")
+        with open(path, "w") as f:
+            json.dump(results, f)
+        print(f"wrote {path}: {len(results)} detections")
+
+
+def _define_flags(argv):
+    """absl flags of the command line; the config flag holds the run's saved config unless a
+    config file is given (then `--config.*` overrides apply to that file, as in train.py)."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    from jaxvision.train.run_config import load_saved_config
+
+    fv = flags.FlagValues()
+    flags.DEFINE_string("workdir", None, "the training run's workdir", flag_values=fv)
+    flags.DEFINE_string("image", None, "an image file, or a folder of images", flag_values=fv)
+    flags.DEFINE_string("out", None, "output PNG (a folder when --image is one)",
+                        flag_values=fv)
+    flags.DEFINE_float("alpha", 0.5, "mask opacity", flag_values=fv)
+    flags.DEFINE_float("score_threshold", 0.5, "detections drawn from this score",
+                       flag_values=fv)
+    flags.DEFINE_bool("eval", False, "score the test split and print its metrics as JSON",
+                      flag_values=fv)
+    given_file = any(a == "--config" or a.startswith("--config=") for a in argv[1:])
+    workdir = _flag_value(argv, "--workdir")
+    if given_file:
+        config_flags.DEFINE_config_file("config", None, "configs/<model>.py (optional)",
+                                        flag_values=fv, lock_config=True, sys_argv=argv)
+    else:
+        saved = load_saved_config(os.path.expanduser(workdir)) if workdir else None
+        if saved is not None:
+            config_flags.DEFINE_config_dict("config", saved, "the run's saved config",
+                                            flag_values=fv, lock_config=True, sys_argv=argv)
+    return fv, given_file
+
+
+def _flag_value(argv, name: str) -> str | None:
+    for k, arg in enumerate(argv[1:], 1):
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+        if arg == name and k + 1 < len(argv):
+            return argv[k + 1]
+    return None
 
 
 def main(argv=None):
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True, help="configs/<model>.py")
-    parser.add_argument("--workdir", required=True, help="the training run's workdir")
-    parser.add_argument("--image", help="input image (any format PIL reads)")
-    parser.add_argument("--out", help="output PNG")
-    parser.add_argument("--alpha", type=float, default=0.5, help="mask opacity")
-    parser.add_argument("--eval", action="store_true",
-                        help="print the test split's metrics as JSON instead")
-    args = parser.parse_args(argv)
-    if not args.eval and (not args.image or not args.out):
-        parser.error("--image and --out are required (or --eval)")
-    config = load_config(args.config)
-    trainer, state = load_run(config, args.workdir)
-    if args.eval:
-        step = int(trainer.parallel.to_host(state.step))
-        print(json.dumps({"step": step, **trainer.evaluate(state, step)}))
-        return
-    image = np.asarray(Image.open(args.image).convert("RGB"), np.uint8)
-    seen, predictions = predict_image(trainer, state, image)
-    picture, summary = render(trainer, seen, predictions, args.alpha)
-    Image.fromarray(picture).save(args.out)
-    print(f"wrote {args.out}: {summary}")
-
-
-def load_config(path: str):
-    """`get_config()` of the config file at `path`."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("jaxvision_predict_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    argv = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
+    fv, given_file = _define_flags(argv)
+    try:
+        fv(argv)
+    except Exception as error:  # absl flag errors, unknown or mistyped config overrides
+        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+        sys.exit(f"predict: bad flag or config override: {message}")
+    if not fv.workdir:
+        sys.exit("predict: --workdir is required (the training run to predict with)")
+    if not fv.eval and (not fv.image or not fv.out):
+        sys.exit("predict: --image and --out are required (or --eval)")
+    config = fv.config if given_file else None
+    if config is None and "config" in fv and any(a.startswith("--config.") for a in argv):
+        config = fv.config  # the saved config with overrides: checked against the saved one
+    try:
+        run(fv, config)
+    except ValueError as error:
+        sys.exit(f"predict: {error}")
 
 
 if __name__ == "__main__":
-    main()
+    from absl import logging
 
+    logging.set_verbosity(logging.WARNING)
+    main()

@@ -43,7 +43,7 @@ SPLITS = {"train": "train", "test": "val"}
 BOX_TOLERANCE = 1.0  # pixels a box may reach outside its image before it is an error
 
 
-def _annotation_path(root: str, split: str) -> str:
+def annotation_path(root: str, split: str) -> str:
     return os.path.join(root, "annotations", f"instances_{split}.json")
 
 
@@ -51,7 +51,7 @@ def read_annotations(root: str) -> dict[str, dict]:
     """{'train': json, 'test': json} from `<root>/annotations/instances_{train,val}.json`."""
     out = {}
     for ours, theirs in SPLITS.items():
-        path = _annotation_path(root, theirs)
+        path = annotation_path(root, theirs)
         if not os.path.isfile(path):
             raise ValueError(f"coco dataset: expected {path}, not found")
         with open(path) as f:
@@ -89,7 +89,7 @@ def _image_file(root: str, split: str, file_name: str) -> str:
         if os.path.isfile(path):
             return path
     raise ValueError(f"coco dataset image: expected {' or '.join(candidates)} (listed in "
-                     f"{_annotation_path(root, split)}), not found")
+                     f"{annotation_path(root, split)}), not found")
 
 
 def _box(ann: dict, width: int, height: int, where: str) -> np.ndarray:
@@ -115,6 +115,11 @@ def _mask(ann: dict, height: int, width: int, where: str) -> np.ndarray:
     seg = ann.get("segmentation")
     if not seg:
         return np.zeros((height, width), np.uint8)
+    if isinstance(seg, list):
+        for polygon in seg:
+            if len(polygon) < 6:
+                raise ValueError(f"{where}: polygon with {len(polygon) // 2} points, expected "
+                                 ">= 3")
     try:
         if isinstance(seg, list):
             rle = mask_utils.merge(mask_utils.frPyObjects(seg, height, width))
@@ -140,7 +145,7 @@ def split_records(root: str, split: str, data: dict, category_ids: tuple[int, ..
         images[int(img["id"])] = img
     by_image: dict[int, list] = {i: [] for i in images}
     label_of = {c: k for k, c in enumerate(category_ids)}
-    path = _annotation_path(root, split)
+    path = annotation_path(root, split)
     for ann in data["annotations"]:
         where = f"coco dataset {path} annotation id {ann.get('id')}"
         image_id = int(ann.get("image_id", -1))
@@ -222,7 +227,7 @@ class CocoFolder(tfds.core.GeneratorBasedBuilder):
         label_of = {c: k for k, c in enumerate(ids)}
         return {ours: self._generate_examples(
                     split_records(cfg.root, SPLITS[ours], annotations[ours], ids),
-                    _annotation_path(cfg.root, SPLITS[ours]), label_of, ours)
+                    annotation_path(cfg.root, SPLITS[ours]), label_of, ours)
                 for ours in SPLITS}
 
     def _generate_examples(self, records, path, label_of, split):
@@ -270,7 +275,7 @@ def coco_builder(root: str, *, masks: bool = True, skip_bad_images: bool = False
         raise ValueError(f"coco dataset root: expected a directory, got {root!r}")
     digest = hashlib.sha1(root.encode())
     for split in SPLITS.values():
-        path = _annotation_path(root, split)
+        path = annotation_path(root, split)
         if not os.path.isfile(path):
             raise ValueError(f"coco dataset: expected {path}, not found")
         st = os.stat(path)

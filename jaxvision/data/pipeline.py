@@ -234,7 +234,8 @@ def _detection_defaults(example: dict, source: dict, index: int, wanted=()) -> d
 
 def make_transforms(config, fields: Sequence[str]) -> tuple[ExampleTransform, ExampleTransform]:
     """(train, eval) transforms for the task `fields` from `config.data` and `config.seed`;
-    the eval one is `train.eval()`."""
+    the eval one is `train.eval()` without instance masks (evaluation reads the source's own
+    ground truth, `Task.evaluator`)."""
     d = config.data
     train = ExampleTransform(
         tuple(fields), d.max_boxes, random_flip=d.random_flip, seed=config.seed,
@@ -243,7 +244,8 @@ def make_transforms(config, fields: Sequence[str]) -> tuple[ExampleTransform, Ex
         crop=d.crop, image_size=d.image_size, resize=d.resize, min_size=d.min_size,
         max_size=d.max_size, size_divisible=d.size_divisible, fixed_size=d.fixed_size,
         pad_size=d.pad_size)
-    return train, train.eval()
+    return train, dataclasses.replace(train.eval(),
+                                      fields=tuple(f for f in fields if f != "masks"))
 
 
 class _ProcessSlice(grain.MapDataset):

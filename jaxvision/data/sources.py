@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import types
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +28,7 @@ BUILDER_DEFAULTS = {
     "shapes": dict(num_train=2000, num_test=256, min_shapes=1, max_shapes=3, min_extent=0.2,
                    max_extent=0.45, seed=0),
     "folder": dict(holdout=8),
-    "coco": dict(masks=True),
+    "coco": dict(masks=None),  # None: decoded when the task uses instance masks
 }
 
 
@@ -87,6 +88,25 @@ def builder_kwargs(entry: str, data_cfg) -> dict:
     return {**defaults, **given}
 
 
+def prepare_builder(builder) -> None:
+    """`builder.download_and_prepare()`; when it fails, the folders it created (the builder's,
+    its config's and version's, TFDS's `downloads/`) are removed, so a failed preparation
+    leaves nothing behind."""
+    version_dir = builder.data_dir  # <data_dir>/<builder>/<config>/<version>
+    config_dir = os.path.dirname(version_dir)
+    builder_dir = os.path.dirname(config_dir)
+    data_dir = os.path.dirname(builder_dir)
+    created = [d for d in (builder_dir, os.path.join(builder_dir, ".config"), config_dir,
+                           version_dir, os.path.join(data_dir, "downloads"))
+               if not os.path.exists(d)]
+    try:
+        builder.download_and_prepare()
+    except BaseException:
+        for folder in created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
 def _shapes(arg: str, data, prepare: bool) -> DatasetSplits:
     del arg
     kw = builder_kwargs("shapes", data)
@@ -96,7 +116,7 @@ def _shapes(arg: str, data, prepare: bool) -> DatasetSplits:
         raise ValueError("config.data.builders." + str(error).replace("shapes ", "shapes.", 1)
                          ) from error
     if prepare:
-        builder.download_and_prepare()
+        prepare_builder(builder)
     return DatasetSplits(train=WithImageIds(builder.as_data_source(split="train")),
                          test=WithImageIds(builder.as_data_source(split="test")),
                          class_names=CLASS_NAMES, image_size=data.image_size)
@@ -109,7 +129,7 @@ def _folder(root: str, data, prepare: bool) -> DatasetSplits:
                                     skip_bad_images=bool(getattr(data, "skip_bad_images", False)),
                                     **builder_kwargs("folder", data))
     if prepare:
-        builder.download_and_prepare()
+        prepare_builder(builder)
     return DatasetSplits(train=builder.as_data_source(split="train"),
                          test=builder.as_data_source(split="test"),
                          class_names=names, image_size=data.image_size,
@@ -117,20 +137,24 @@ def _folder(root: str, data, prepare: bool) -> DatasetSplits:
 
 
 def _coco(root: str, data, prepare: bool) -> DatasetSplits:
-    from jaxvision.data.coco import CocoSource, coco_builder
+    from jaxvision.data.coco import SPLITS, CocoSource, annotation_path, coco_builder
 
+    kw = builder_kwargs("coco", data)
+    if kw["masks"] is None:
+        kw["masks"] = bool(getattr(data, "instance_masks", True))
     builder = coco_builder(root, data_dir=data.data_dir,
-                           skip_bad_images=bool(getattr(data, "skip_bad_images", False)),
-                           **builder_kwargs("coco", data))
+                           skip_bad_images=bool(getattr(data, "skip_bad_images", False)), **kw)
     if prepare:
-        builder.download_and_prepare()
+        prepare_builder(builder)
     meta = builder.info.metadata or {}
     return DatasetSplits(train=CocoSource(builder.as_data_source(split="train")),
                          test=CocoSource(builder.as_data_source(split="test")),
                          class_names=tuple(meta.get("class_names", ())), image_size=0,
                          label_map=tuple(meta.get("label_map", ())),
                          skipped_images=_skipped(builder),
-                         info={"root": builder.builder_config.root})
+                         info={"root": builder.builder_config.root,
+                               "test_annotations": annotation_path(builder.builder_config.root,
+                                                                   SPLITS["test"])})
 
 
 def _skipped(builder) -> dict:
@@ -175,12 +199,16 @@ def parse_dataset(name: str) -> tuple[str, str]:
     return entry, arg
 
 
-def load_splits(name: str, data_cfg, *, prepare: bool = True) -> DatasetSplits:
+def load_splits(name: str, data_cfg, *, prepare: bool = True, instance_masks: bool = True
+                ) -> DatasetSplits:
     """Builds (once, on first use) and opens the dataset `name` configured by `data_cfg` (the
     `config.data` fields, as a ConfigDict or namespace; `~` in `data_dir` is expanded; the
-    entry's own settings in `data_cfg.builders.<entry>`)."""
+    entry's own settings in `data_cfg.builders.<entry>`). `instance_masks`: whether the task
+    uses instance masks (a COCO folder decodes its polygons only then, unless
+    `data.builders.coco.masks` says otherwise)."""
     entry, arg = parse_dataset(name)
     data = _namespace(data_cfg)
+    data.instance_masks = instance_masks
     data.data_dir = os.path.expanduser(data.data_dir)
     splits = TABLE[entry](arg, data, prepare)
     settings = dict(getattr(data, "proposals", None) or {})

@@ -88,19 +88,16 @@ class DetectionTask:
         return loss, (metrics, new_state)
 
     def predict(self, model, variables, batch):
-        """Eval-mode detections: boxes [B, D, 4], scores [B, D], labels [B, D], valid [B, D];
-        with masks, masks bool [B, D, H, W]: each detection's mask pasted into the image and
-        thresholded."""
+        """Eval-mode detections in input pixels: boxes [B, D, 4], scores [B, D], labels [B, D],
+        valid [B, D]; with masks, masks [B, D, M, M]: each detection's box-relative mask
+        probabilities (pasted at each image's original size on the host, by the evaluator and
+        the predict CLI; `jaxvision.tasks.original_frame`)."""
         out = model.apply(variables, batch["image"], train=False, **_call_kwargs(model, batch))
-        keep = ("boxes", "scores", "labels", "valid")
-        predictions = {k: out[k] for k in keep}
-        if self.masks:
-            from jaxvision.ops import paste_masks_in_image
-
-            height, width = batch["image"].shape[1:3]
-            pasted = paste_masks_in_image(out["masks"], out["boxes"], height, width)
-            predictions["masks"] = pasted > self.mask_threshold
-        return predictions
+        keep = ("boxes", "scores", "labels", "valid", "masks") if self.masks else (
+            "boxes", "scores", "labels", "valid")
+        return {k: out[k] for k in keep}
 
     def evaluator(self, output_dir=None, splits=None):
-        return DetectionEvaluator(self.class_names, masks=self.masks, output_dir=output_dir)
+        return DetectionEvaluator(self.class_names, masks=self.masks,
+                                  mask_threshold=self.mask_threshold, output_dir=output_dir,
+                                  splits=splits)

@@ -38,15 +38,14 @@ class Checkpoints:
             args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                     data=grain.checkpoint.CheckpointSave(data_iterator)))
 
-    def restore(self, abstract_state, data_iterator, step: int | None = None):
+    def restore(self, abstract_state, data_iterator=None, step: int | None = None):
         """The state at `step` (default: latest) with shardings of `abstract_state`; the data
-        iterator is moved to where it was when that state was saved."""
+        iterator (when given) is moved to where it was when that state was saved."""
         step = self.manager.latest_step() if step is None else step
-        restored = self.manager.restore(
-            step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_state),
-                data=grain.checkpoint.CheckpointRestore(data_iterator)))
-        return restored["state"]
+        items = {"state": ocp.args.StandardRestore(abstract_state)}
+        if data_iterator is not None:
+            items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+        return self.manager.restore(step, args=ocp.args.Composite(**items))["state"]
 
     def wait(self):
         self.manager.wait_until_finished()

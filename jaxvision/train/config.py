@@ -30,7 +30,8 @@ def data_config() -> ml_collections.ConfigDict:
     builders: one section per dataset table entry (jaxvision.data.sources), read only when that
     dataset is chosen: `shapes` (num_train, num_test, min_shapes, max_shapes, min_extent,
     max_extent: shape diameter / image size, seed), `folder` (holdout: every n-th image is a
-    test image without split folders), `coco` (masks: decode instance masks).
+    test image without split folders), `coco` (masks: decode instance masks; None: when the
+    task uses them).
 
     proposals: external region proposals for R-CNN and Fast R-CNN (jaxvision.data.proposals):
     method ('none' | 'selective_search': computed once per split in `processes` workers and
@@ -46,10 +47,17 @@ def data_config() -> ml_collections.ConfigDict:
         zoom_out=False, zoom_out_max=4.0, min_iou_crop=False, resize="none", min_size=800,
         max_size=1333, size_divisible=32, fixed_size=300, pad_size=0,
         builders=ml_collections.ConfigDict(
-            {k: ml_collections.ConfigDict(v) for k, v in BUILDER_DEFAULTS.items()}),
+            {k: ml_collections.ConfigDict(_placeholders(v)) for k, v in BUILDER_DEFAULTS.items()}),
         proposals=ml_collections.ConfigDict(dict(
             method="none", max_proposals=256, processes=2, ks=(50, 100, 200), strategy="fast",
             min_size=20, seed=0))))
+
+
+def _placeholders(settings: dict) -> dict:
+    """None defaults (e.g. coco `masks`: decided by the task) as typed placeholders, so that
+    `--config.data.builders.coco.masks=false` still parses."""
+    return {k: ml_collections.config_dict.placeholder(bool) if v is None else v
+            for k, v in settings.items()}
 
 
 def base_config() -> ml_collections.ConfigDict:

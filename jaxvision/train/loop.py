@@ -24,6 +24,7 @@ from jaxvision.train.logging import MetricsWriter
 from jaxvision.train.optim import build_optimizer
 from jaxvision.train.parallel import make_parallel
 from jaxvision.train.preemption import StopRequest
+from jaxvision.train.run_config import load_dataset_info, resolve_run_config, save_run
 from jaxvision.train.state import create_train_state
 from jaxvision.train.step import make_train_step
 
@@ -41,11 +42,35 @@ def _say(message: str) -> None:
 def load_data(config):
     """Process 0 builds the dataset first; the others then open (or build their own copy)."""
     data_cfg = config.data
+    masks = config.task == "detection" and bool(config.task_kwargs.get("masks", False))
     if jax.process_count() > 1:
         if jax.process_index() == 0:
-            load_splits(config.dataset, data_cfg)
+            load_splits(config.dataset, data_cfg, instance_masks=masks)
         multihost_utils.sync_global_devices("jaxvision:data_prepared")
-    return load_splits(config.dataset, data_cfg)
+    return load_splits(config.dataset, data_cfg, instance_masks=masks)
+
+
+def _saved_dataset(workdir: str) -> dict:
+    info = load_dataset_info(workdir)
+    if info is None:
+        raise ValueError(f"workdir {workdir}: expected dataset.json (the class names, written by "
+                         "train.py when a run starts), not found")
+    return info
+
+
+def blank_example(config) -> dict:
+    """A black 64 x 64 source example with every field a transform may ask for (for shapes),
+    and empty proposals when the run uses them."""
+    image = np.zeros((64, 64, 3), np.uint8)
+    example = {"image": image, "boxes": np.zeros((0, 4), np.float32),
+               "labels": np.zeros((0,), np.int64), "iscrowd": np.zeros((0,), bool),
+               "image_id": 0, "label": 0, "masks": np.zeros((0, 64, 64), np.uint8),
+               "segmentation": np.zeros((64, 64), np.uint8)}
+    if config.data.proposals.method != "none":
+        count = config.data.proposals.max_proposals
+        example.update(proposals=np.zeros((count, 4), np.float32),
+                       proposals_valid=np.zeros((count,), bool))
+    return example
 
 
 def _any_process(flag: bool) -> bool:
@@ -61,11 +86,14 @@ class Trainer:
 
     config: object
     workdir: str
+    with_data: bool = True  # False: no dataset is opened (predicting images; needs dataset.json)
 
     def __post_init__(self):
         config = self.config
-        self.splits = load_data(config)
-        self.task = get_task(config.task, self.splits.class_names, **config.task_kwargs)
+        self.splits = load_data(config) if self.with_data else None
+        class_names = (self.splits.class_names if self.with_data
+                       else tuple(_saved_dataset(self.workdir)["class_names"]))
+        self.task = get_task(config.task, class_names, **config.task_kwargs)
         self.parallel = make_parallel(config.parallel)
         self.model = get_model(config.model, num_classes=self.task.num_classes,
                                dtype=jnp.dtype(config.dtype), axis_name=self.parallel.axis_name,
@@ -73,7 +101,7 @@ class Trainer:
         self.transform, self.eval_transform = make_transforms(config, self.task.fields)
         self.train_iter = iter(train_dataset(self.splits.train, self.transform,
                                              global_batch=config.train.batch_size,
-                                             seed=config.seed))
+                                             seed=config.seed)) if self.with_data else None
         self.tx = build_optimizer(config.optimizer, config.train.steps)
         self.step_fn = self.parallel.jit_step(make_train_step(
             self.model, self.task, self.tx, axis_name=self.parallel.axis_name,
@@ -87,7 +115,8 @@ class Trainer:
     def initial_state(self):
         """The latest checkpoint's state (data iterator moved to match), else a fresh one."""
         init_rng = jax.random.fold_in(jax.random.key(self.config.seed), 0)
-        example = next(iter(eval_batches(self.splits.test, self.eval_transform,
+        source = self.splits.test if self.with_data else [blank_example(self.config)]
+        example = next(iter(eval_batches(source, self.eval_transform,
                                          global_batch=jax.process_count())))
         example = {k: v for k, v in example.items() if k not in ("example_valid", "example_index")}
 
@@ -125,11 +154,11 @@ class Trainer:
                 "lower the learning rate, or set --config.train.nonfinite=skip to drop such "
                 "updates")
 
-    def evaluate(self, state, step: int) -> dict[str, float]:
+    def evaluate(self, state, step: int, name: str | None = None) -> dict[str, float]:
         """Task metrics over the whole test split (EMA params when EMA is on): predictions are
         gathered to the host, padding dropped, and fed to the task's evaluator, whose files go
-        to `workdir/eval/<step>/` (process 0 only)."""
-        output_dir = (os.path.join(self.workdir, "eval", str(step))
+        to `workdir/eval/<name or step>/` (process 0 only)."""
+        output_dir = (os.path.join(self.workdir, "eval", name or str(step))
                       if jax.process_index() == 0 else None)
         evaluator = self.task.evaluator(output_dir, self.splits)
         for local in eval_batches(self.splits.test, self.eval_transform,
@@ -150,9 +179,12 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     """Trains `config.train.steps` steps (resuming from `workdir/checkpoints` if present),
     evaluates on the test split, writes `workdir/metrics.jsonl` and returns the final metrics."""
     validate_config(config)
-    initialize_distributed(config.distributed)
     workdir = os.path.abspath(os.path.expanduser(workdir))
+    resolve_run_config(workdir, config)  # a resumed run keeps what it trains
+    initialize_distributed(config.distributed)
     trainer = Trainer(config, workdir)
+    if jax.process_index() == 0:
+        save_run(workdir, config, trainer.splits)
     state = trainer.initial_state()
     to_host = trainer.parallel.to_host
     start, total = int(to_host(state.step)), config.train.steps

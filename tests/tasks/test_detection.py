@@ -9,8 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+from torchvision.models.detection.roi_heads import paste_masks_in_image as tv_paste
 
 from jaxvision.metrics import voc_eval
 from jaxvision.tasks import get_task
@@ -133,11 +135,14 @@ def _random_detections(rng, n_images=5, d=6, n=4, size=40, masks=False):
              "boxes_valid": rng.random((count, n)) < 0.75, "iscrowd": rng.random((count, n)) < 0.1,
              "image_id": np.arange(start, start + count) * 7 + 1,
              "image_size": np.tile([size - 8, size], (count, 1))}
-        if masks:  # predicted masks: the ground truth's with 10% of pixels flipped, or noise
-            g["masks"] = (rng.random((count, n, size, size)) < 0.5).astype(np.uint8)
-            p["masks"] = rng.random((count, d, size, size)) < 0.5
-            flip = rng.random((count, n, size, size)) < 0.1
-            p["masks"][:, :n] = g["masks"].astype(bool) ^ flip
+        if masks:  # box-relative predicted masks; ground truth: the first n pasted (torchvision)
+            p["masks"] = rng.random((count, d, 7, 7)).astype(np.float32)
+            pasted = np.stack([tv_paste(torch.tensor(p["masks"][j, :n, None]),
+                                        torch.tensor(boxes[j, :n]), (size - 8, size))[:, 0].numpy()
+                               for j in range(count)])
+            flip = rng.random((count, n, size - 8, size)) < 0.1
+            g["masks"] = np.zeros((count, n, size, size), np.uint8)  # padded below the image
+            g["masks"][:, :, :size - 8] = (pasted > 0.5) ^ flip
         preds.append(p)
         gts.append(g)
         for i in range(count):

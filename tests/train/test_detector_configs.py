@@ -1,7 +1,8 @@
 """Every detector config runs through the trainer: two steps on tiny shapes detection data
 with its real model (narrowed), a finite multitask loss with each term logged, and a detection
-evaluation with the COCO/VOC metric names. R-CNN and Fast R-CNN get selective-search proposals
-from the data, and the predict CLI computes them for a new image."""
+evaluation with the COCO/VOC metric names, then predictions on a photograph from the workdir
+alone. R-CNN and Fast R-CNN get selective-search proposals from the data, and the predict CLI
+computes them for a new image."""
 
 import importlib
 import math
@@ -46,16 +47,24 @@ def test_detector_config_trains_and_evaluates(name, tmp_path, data_dir):
     assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in train)
     assert {"bbox/AP", "bbox/AP50", "voc07/mAP", "voc/mAP"} <= set(final)
     assert ("segm/AP" in final) == config.task_kwargs.get("masks", False)
-    if config.data.proposals.method != "none":
-        _predict_computes_proposals(config, str(tmp_path))
+    _predict_on_a_photograph(config, str(tmp_path))
 
 
-def _predict_computes_proposals(config, workdir):
-    from jaxvision.data.shapes_render import RenderSpec, render_example
+def _predict_on_a_photograph(config, workdir):
+    """The run reopened from its workdir alone predicts on a grayscale photograph of another
+    size: detections in its own pixels (masks at its size), R-CNN proposals computed for it."""
+    import skimage.data
+
     from jaxvision.predict import load_run, predict_image
 
-    trainer, state = load_run(config, workdir)
-    image = render_example(RenderSpec(image_size=128, min_shapes=2, max_shapes=2),
-                           np.random.default_rng(3))["image"]
-    _, out = predict_image(trainer, state, image)
-    assert out["boxes"].shape == (20, 4) and np.isfinite(out["boxes"]).all()
+    trainer, state = load_run(workdir)
+    assert trainer.splits is None  # no dataset opened
+    image = np.repeat(skimage.data.coins()[::3, ::2, None], 3, axis=2)  # 101 x 192
+    out = predict_image(trainer, state, image)
+    d = config.model_kwargs.get("box_detections_per_img", out["boxes"].shape[0])
+    assert out["boxes"].shape == (d, 4) and np.isfinite(out["boxes"]).all()
+    valid = out["boxes"][out["valid"]]
+    assert (valid >= 0).all() and (valid[:, [0, 2]] <= 192 + 1e-3).all()
+    assert (valid[:, [1, 3]] <= 101 + 1e-3).all()
+    if config.task_kwargs.get("masks", False):
+        assert out["masks"].shape == (d, 101, 192) and out["masks"].dtype == bool

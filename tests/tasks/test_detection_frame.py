@@ -1,0 +1,151 @@
+"""Detection evaluation in the dataset's own frame, on a COCO folder of real photographs: the
+results file scored by pycocotools against the folder's own `instances_val.json` gives exactly
+the logged metrics; detections made from the user's boxes come back to them; masks are pasted at
+the original resolution as torchvision pastes them."""
+
+import json
+import types
+
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from torchvision.models.detection.roi_heads import paste_masks_in_image as tv_paste
+
+from jaxvision.data import ExampleTransform, eval_batches, load_splits
+from jaxvision.metrics.coco import STAT_NAMES
+from jaxvision.tasks import get_task
+from jaxvision.tasks.original_frame import paste_masks
+from tests.data.coco_photos import write_coco_photos
+
+MIN_SIZE, MAX_SIZE, D = 128, 160, 8
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("frame")
+    root = tmp / "coco"
+    data = write_coco_photos(str(root))
+    cfg = types.SimpleNamespace(image_size=0, data_dir=str(tmp / "tfds"), skip_bad_images=False,
+                                builders=types.SimpleNamespace(coco={"masks": None}))
+    return root, data, load_splits(f"coco:{root}", cfg, instance_masks=False)
+
+
+def _resized(h: int, w: int) -> tuple[int, int]:
+    """torchvision GeneralizedRCNNTransform's resized size, written here from its rule."""
+    scale = min(MIN_SIZE / min(h, w), MAX_SIZE / max(h, w))
+    return int(np.floor(h * scale)), int(np.floor(w * scale))
+
+
+def _evaluate(folder, tmp_path, noise: float, masks: bool = False, seed: int = 0):
+    """Detections made from the file's own non-crowd boxes (moved into the resized frame, with
+    `noise` px of jitter), fed through the evaluator; returns (metrics, results, eval dir)."""
+    root, data, splits = folder
+    task = get_task("detection", splits.class_names, masks=masks)
+    fields = tuple(f for f in task.fields if f != "masks")  # as the trainer's eval transform
+    transform = ExampleTransform(fields, max_boxes=4, resize="min_max", min_size=MIN_SIZE,
+                                 max_size=MAX_SIZE, size_divisible=32)
+    label_of = {c["id"]: k + 1 for k, c in enumerate(sorted(data["val"]["categories"],
+                                                            key=lambda c: c["id"]))}
+    images = {img["id"]: img for img in data["val"]["images"]}
+    out = tmp_path / "eval"
+    evaluator = task.evaluator(str(out), splits)
+    rng = np.random.default_rng(seed)
+    for batch in eval_batches(splits.test, transform, global_batch=3):
+        keep = np.asarray(batch.pop("example_valid"), bool)
+        b = len(keep)
+        pred = {"boxes": np.zeros((b, D, 4), np.float32), "scores": np.zeros((b, D), np.float32),
+                "labels": np.zeros((b, D), np.int32), "valid": np.zeros((b, D), bool),
+                "masks": np.ones((b, D, 28, 28), np.float32)}
+        for i in range(b):
+            img = images[int(batch["image_id"][i])]
+            h, w = _resized(img["height"], img["width"])
+            np.testing.assert_array_equal(batch["image_size"][i], [h, w])
+            anns = [a for a in data["val"]["annotations"]
+                    if a["image_id"] == img["id"] and not a["iscrowd"]]
+            for k, ann in enumerate(anns):
+                x, y, bw, bh = ann["bbox"]
+                box = np.array([x, y, x + bw, y + bh]) * ([w / img["width"], h / img["height"]] * 2)
+                pred["boxes"][i, k] = np.clip(box + rng.normal(0, noise, 4), 0, [w, h, w, h])
+                pred["labels"][i, k] = label_of[ann["category_id"]]
+                pred["scores"][i, k] = rng.uniform(0.1, 1.0)
+                pred["valid"][i, k] = True
+        if not masks:
+            del pred["masks"]
+        evaluator.update({k: v[keep] for k, v in pred.items()},
+                         {k: v[keep] for k, v in batch.items()})
+    metrics = evaluator.result()
+    with open(out / "coco_instances_results.json") as f:
+        return metrics, json.load(f), out
+
+
+def _cocoeval(gt_path, results, iou_type: str) -> dict:
+    gt = COCO(str(gt_path))
+    if iou_type == "segm":
+        results = [{k: v for k, v in r.items() if k != "bbox"} for r in results]
+    ev = COCOeval(gt, gt.loadRes(results), iou_type)
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    return dict(zip(STAT_NAMES, ev.stats, strict=True))
+
+
+def test_detections_of_the_users_boxes_come_back_to_them(folder, tmp_path):
+    root, data, _ = folder
+    metrics, results, out = _evaluate(folder, tmp_path, noise=0.0)
+    by_id = {a["image_id"]: [] for a in data["val"]["annotations"]}
+    for a in data["val"]["annotations"]:
+        if not a["iscrowd"]:
+            by_id[a["image_id"]].append(a)
+    assert len(results) == sum(len(v) for v in by_id.values()) == 11
+    for r in results:  # the file's image and category ids, its boxes in its pixels
+        near = [a for a in by_id[r["image_id"]] if a["category_id"] == r["category_id"]
+                and np.allclose(a["bbox"], r["bbox"], atol=2e-4)]
+        assert len(near) == 1, r
+    assert metrics["bbox/AP"] == 1.0 and metrics["bbox/AR100"] == 1.0
+    assert metrics["voc07/mAP"] == 1.0 and metrics["voc/mAP"] == 1.0
+    with open(out / "coco_gt.json") as f:  # the user's file itself: every instance, crowd too
+        assert json.load(f) == data["val"]
+    assert metrics["eval/gt_instances"] == 12 and metrics["eval/images"] == 4
+    assert metrics["eval/skipped_images"] == 0
+
+
+def test_logged_metrics_are_pycocotools_on_the_users_own_file(folder, tmp_path):
+    root, _, _ = folder
+    metrics, results, _ = _evaluate(folder, tmp_path, noise=3.0)
+    want = _cocoeval(root / "annotations" / "instances_val.json", results, "bbox")
+    assert {k: metrics[f"bbox/{k}"] for k in STAT_NAMES} == want
+    assert 0.1 < metrics["bbox/AP"] < 0.9
+    assert want["APs"] != -1 and want["APm"] != -1  # the area ranges of the file's own areas
+
+
+def test_masks_are_pasted_at_the_original_resolution(folder, tmp_path):
+    root, data, _ = folder
+    metrics, results, _ = _evaluate(folder, tmp_path, noise=1.0, masks=True, seed=1)
+    want = _cocoeval(root / "annotations" / "instances_val.json", results, "segm")
+    assert {k: metrics[f"segm/{k}"] for k in STAT_NAMES} == want
+    assert 0.1 < metrics["segm/AP"] < 0.95  # full-box masks over triangles and quads
+    sizes = {img["id"]: (img["height"], img["width"]) for img in data["val"]["images"]}
+    for r in results:  # the whole 28 x 28 box mask, pasted by torchvision at the original size
+        h, w = sizes[r["image_id"]]
+        x, y, bw, bh = r["bbox"]
+        box = torch.tensor([[x, y, x + bw, y + bh]], dtype=torch.float32)
+        pasted = tv_paste(torch.ones(1, 1, 28, 28), box, (h, w))[0, 0].numpy()
+        np.testing.assert_array_equal(mask_utils.decode(r["segmentation"]), pasted > 0.5)
+
+
+def test_host_paste_matches_torchvision():
+    rng = np.random.default_rng(0)
+    h, w = 37, 53
+    corners = np.sort(rng.uniform(0, 36, (40, 2, 2)), axis=1)  # [x1 y1] <= [x2 y2]
+    boxes = np.concatenate([corners.reshape(40, 4),
+                            [[3, 4, 3, 4], [20.5, 3.25, 52.9, 36.9], [-6.5, -3.2, 8.1, 9.9],
+                             [10, 30, 20, 45]]])
+    boxes = boxes.astype(np.float32)
+    masks = rng.uniform(size=(len(boxes), 28, 28)).astype(np.float32)
+    want = tv_paste(torch.tensor(masks[:, None]), torch.tensor(boxes), (h, w))[:, 0].numpy()
+    got = paste_masks(masks, boxes, h, w)
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+    assert (want > 0).sum() > 1000
