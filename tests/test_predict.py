@@ -66,9 +66,9 @@ def test_labels_of_boxes_with_the_same_top_do_not_cover_each_other():
 def overridden_run(tmp_path_factory):
     """A tiny U-Net run trained by `train.py` with overrides that change the model's shapes."""
     workdir = str(tmp_path_factory.mktemp("run"))
-    cmd = train_cmd(workdir, str(tmp_path_factory.mktemp("tfds")), "--config.train.steps=4", "--config.train.log_every=2",
-                    "--config.train.eval_every=4", "--config.train.checkpoint_every=2",
-                    "--config.model_kwargs.base_width=6")
+    cmd = train_cmd(workdir, str(tmp_path_factory.mktemp("tfds")), "--config.train.steps=4",
+                    "--config.train.log_every=2", "--config.train.eval_every=4",
+                    "--config.train.checkpoint_every=2", "--config.model_kwargs.base_width=6")
     subprocess.run(cmd, check=True, capture_output=True, cwd=REPO)
     return workdir
 
