@@ -16,11 +16,12 @@ dataset's metadata (`label_map`).
 
 Bad input raises ValueError naming the file and the record: an unreadable image (or skipped and
 counted with `skip_bad_images=True`), an annotation naming an image id that is not listed or a
-listed image whose file is missing, an unknown category, an inverted box (w or h < 0) or a box
-reaching more than one pixel outside its image (within one pixel it is clipped). The builder's
-config name hashes the root and every annotation file's size and modification time. TFDS
-prepares into a temporary folder and renames it when done, so a failed preparation leaves
-nothing a later run would read.
+listed image whose file is missing, a listed height/width that is not the file's (naming the fix
+when the file's EXIF orientation swaps its sides), an unknown category, an inverted box (w or
+h < 0) or a box reaching more than one pixel outside its image (within one pixel it is clipped).
+The builder's config name hashes the root and every annotation file's size and modification
+time. TFDS prepares into a temporary folder and renames it when done, so a failed preparation
+leaves nothing a later run would read.
 
     python train.py --config configs/<detector>.py --config.dataset=coco:/path/to/root
 """
@@ -37,7 +38,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from jaxvision.data.images import BadImageError, read_bytes, read_rgb
+from jaxvision.data.images import BadImageError, check_listed_size, read_bytes, read_rgb
 
 SPLITS = {"train": "train", "test": "val"}
 BOX_TOLERANCE = 1.0  # pixels a box may reach outside its image before it is an error
@@ -164,11 +165,8 @@ def load_record(record: dict, path: str, label_of: dict, with_masks: bool) -> di
     """The example of one record (see the module docstring); BadImageError for a bad file."""
     img = record["image"]
     data = read_bytes(record["file"])
-    height, width = read_rgb(record["file"], data).shape[:2]
-    if (int(img.get("height", height)), int(img.get("width", width))) != (height, width):
-        raise ValueError(f"coco dataset {path} image id {img['id']} ({record['file']}): expected "
-                         f"the listed size {img.get('height')}x{img.get('width')}, got "
-                         f"{height}x{width}")
+    height, width = check_listed_size(record["file"], data, (img.get("height"), img.get("width")),
+                                      f"coco dataset {path} image id {img['id']}")
     anns = record["annotations"]
     where = [f"coco dataset {path} annotation id {a.get('id')}" for a in anns]
     boxes = np.zeros((len(anns), 4), np.float32)

@@ -1,4 +1,4 @@
-"""Reading image files for the folder and COCO builders: errors that name the file."""
+"""Reading image files for the folder, COCO and VOC builders: errors that name the file."""
 
 from __future__ import annotations
 
@@ -33,3 +33,26 @@ def read_bytes(path: str) -> bytes:
                             f"{type(error).__name__}: {error}") from error
     read_rgb(path, data)
     return data
+
+
+EXIF_ORIENTATION = 0x0112
+SWAPS_SIDES = (5, 6, 7, 8)  # EXIF orientations that turn the picture by 90 degrees
+
+
+def check_listed_size(path: str, data: bytes, listed_hw, where: str, *,
+                      listed_as: str = "the listed size") -> tuple[int, int]:
+    """(height, width) of the image `data` (the file `path`); ValueError from `where` when it is
+    not `listed_hw` (an entry None: not listed), naming the fix when the file's EXIF orientation
+    swaps its sides (the listed size is then the size a viewer shows, not the stored pixels')."""
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+        orientation = image.getexif().get(EXIF_ORIENTATION)
+    listed = tuple(None if v is None else int(v) for v in listed_hw)
+    if all(v is None or v == s for v, s in zip(listed, (height, width), strict=True)):
+        return height, width
+    message = (f"{where}: expected {listed_as} {listed[0]}x{listed[1]} (height x width), got "
+               f"{height}x{width} in {path}")
+    if listed == (width, height) and orientation in SWAPS_SIDES:
+        message += (f"; the file's EXIF orientation {orientation} swaps its sides: save the "
+                    f"pixels rotated (PIL ImageOps.exif_transpose) or fix {listed_as}")
+    raise ValueError(message)

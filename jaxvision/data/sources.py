@@ -1,11 +1,13 @@
 """Dataset sources by name: a table of builder functions, each returning random-access train and
 test sources plus what a task needs to know.
 
-`config.dataset` picks the table entry: `shapes`, `folder:<root>`, `coco:<root>`,
-`oxford_iiit_pet`, `voc2007`, `voc2012`, `coco2017`, `imagenet2012`. The generic fields
-(`data.image_size`, `data.data_dir`, `data.skip_bad_images`) are read by every entry that uses
-them; an entry's own settings come from `data.builders.<entry>` (e.g. `data.builders.shapes.
-num_train`, `data.builders.folder.holdout`, `data.builders.coco.masks`).
+`config.dataset` picks the table entry: `shapes`, `folder:<root>`, `coco:<root>`, `voc:<root>`
+(a VOCdevkit year folder as extracted from the tar, prepared with no TensorFlow),
+`oxford_iiit_pet`, `voc2007`, `voc2012`, `coco2017`, `imagenet2012` (TFDS catalogue copies). The
+generic fields (`data.image_size`, `data.data_dir`, `data.skip_bad_images`) are read by every
+entry that uses them; an entry's own settings come from `data.builders.<entry>` (e.g.
+`data.builders.shapes.num_train`, `data.builders.folder.holdout`, `data.builders.coco.masks`,
+`data.builders.voc.segmentation`).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from typing import Any
 from jaxvision.data.catalog import CATALOG, catalog_sources
 from jaxvision.data.shapes import CLASS_NAMES, shapes_builder
 
-DATASETS = ("shapes", "folder:<root>", "coco:<root>", "oxford_iiit_pet", *CATALOG)
+DATASETS = ("shapes", "folder:<root>", "coco:<root>", "voc:<root>", "oxford_iiit_pet", *CATALOG)
 # entry -> its settings in data.builders.<entry> and their defaults
 BUILDER_DEFAULTS = {
     "shapes": dict(num_train=2000, num_test=256, min_shapes=1, max_shapes=3, min_extent=0.2,
                    max_extent=0.45, seed=0),
     "folder": dict(holdout=8),
     "coco": dict(masks=None),  # None: decoded when the task uses instance masks
+    "voc": dict(train_split="trainval", test_split="test", segmentation=False),
 }
 
 
@@ -157,6 +160,22 @@ def _coco(root: str, data, prepare: bool) -> DatasetSplits:
                                                                    SPLITS["test"])})
 
 
+def _voc(root: str, data, prepare: bool) -> DatasetSplits:
+    from jaxvision.data.voc import CLASS_NAMES, VocSource, voc_builder
+
+    builder = voc_builder(root, data_dir=data.data_dir,
+                          skip_bad_images=bool(getattr(data, "skip_bad_images", False)),
+                          **builder_kwargs("voc", data))
+    if prepare:
+        prepare_builder(builder)
+    cfg = builder.builder_config
+    return DatasetSplits(train=VocSource(builder.as_data_source(split="train")),
+                         test=VocSource(builder.as_data_source(split="test")),
+                         class_names=CLASS_NAMES, image_size=0, skipped_images=_skipped(builder),
+                         info={"root": cfg.root, "segmentation": cfg.segmentation,
+                               "splits": {"train": cfg.train_split, "test": cfg.test_split}})
+
+
 def _skipped(builder) -> dict:
     meta = builder.info.metadata or {}
     return {k: list(v) for k, v in dict(meta.get("skipped_images", {})).items()}
@@ -182,10 +201,10 @@ def _catalog(name: str) -> Callable:
 
 
 # table name -> builder(argument after ':', data config namespace, prepare) -> DatasetSplits
-TABLE: dict[str, Callable] = {"shapes": _shapes, "folder": _folder, "coco": _coco,
+TABLE: dict[str, Callable] = {"shapes": _shapes, "folder": _folder, "coco": _coco, "voc": _voc,
                               "oxford_iiit_pet": _pets,
                               **{name: _catalog(name) for name in CATALOG}}
-NEEDS_ROOT = ("folder", "coco")
+NEEDS_ROOT = ("folder", "coco", "voc")
 
 
 def parse_dataset(name: str) -> tuple[str, str]:

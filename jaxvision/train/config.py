@@ -31,7 +31,9 @@ def data_config() -> ml_collections.ConfigDict:
     dataset is chosen: `shapes` (num_train, num_test, min_shapes, max_shapes, min_extent,
     max_extent: shape diameter / image size, seed), `folder` (holdout: every n-th image is a
     test image without split folders), `coco` (masks: decode instance masks; None: when the
-    task uses them).
+    task uses them), `voc` (train_split, test_split: list names in ImageSets/Main or
+    ImageSets/Segmentation; segmentation: the segmentation lists and SegmentationClass masks
+    instead of boxes).
 
     proposals: external region proposals for R-CNN and Fast R-CNN (jaxvision.data.proposals):
     method ('none' | 'selective_search': computed once per split in `processes` workers and

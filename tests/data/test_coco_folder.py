@@ -167,3 +167,22 @@ def test_bad_annotations_are_named_and_leave_nothing(tmp_path, change, match):
     with pytest.raises(ValueError, match=match):
         load_splits(f"coco:{root}", _cfg(tmp_path))
     _no_prepared_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("listed, exif", [((28, 32), True), ((33, 28), False)])
+def test_listed_size_names_a_side_swapping_exif_orientation(tmp_path, listed, exif):
+    data, _ = _dataset()
+    data["val"]["images"][0].update(height=listed[0], width=listed[1])
+    root = tmp_path / "coco"
+    _write(root, data)
+    image = Image.open(root / "images" / "d.jpg")
+    tags = Image.Exif()
+    tags[0x0112] = 6  # rotate 90 degrees: a viewer shows it 28 high, 32 wide
+    image.save(root / "images" / "d.jpg", "JPEG", exif=tags)
+    fix = (r"; the file's EXIF orientation 6 swaps its sides: save the pixels rotated "
+           r"\(PIL ImageOps.exif_transpose\) or fix the listed size$")
+    with pytest.raises(ValueError, match=rf"instances_val.json image id 20: expected the listed "
+                                         rf"size {listed[0]}x{listed[1]} \(height x width\), got "
+                                         rf"32x28 in .*images/d.jpg" + (fix if exif else "$")):
+        load_splits(f"coco:{root}", _cfg(tmp_path))
+    _no_prepared_dataset(tmp_path)
