@@ -72,10 +72,11 @@ def _instances(rng, height: int, width: int, count: int, first_id: int, image_id
     return anns
 
 
-def write_coco_photos(root: str, seed: int = 0) -> dict[str, dict]:
+def write_coco_photos(root: str, seed: int = 0, degenerate: bool = False) -> dict[str, dict]:
     """Writes `<root>/images/*` and `<root>/annotations/instances_{train,val}.json`; returns
     {'train': json, 'val': json}. Val: rocket 6 instances + a crowd region (more than 4),
-    chelsea 2, coins 3, camera none."""
+    chelsea 2, coins 3, camera none. `degenerate`: one more train annotation (id 99) whose
+    polygon has 2 points (its box is fine)."""
     rng = np.random.default_rng(seed)
     os.makedirs(os.path.join(root, "images"), exist_ok=True)
     os.makedirs(os.path.join(root, "annotations"), exist_ok=True)
@@ -92,6 +93,10 @@ def write_coco_photos(root: str, seed: int = 0) -> dict[str, dict]:
                               crowd=name == "rocket.jpg")
             annotations += anns
             next_id += len(anns)
+        if degenerate and split == "train":
+            annotations.append({"id": 99, "image_id": first_image, "category_id": 90,
+                                "iscrowd": 0, "segmentation": [[10.0, 10.0, 30.0, 20.0]],
+                                "bbox": [10.0, 10.0, 20.0, 10.0], "area": 0.0})
         out[split] = {"info": {"description": "jaxvision test photos"}, "images": images,
                       "annotations": annotations, "categories": CATEGORIES}
         with open(os.path.join(root, "annotations", f"instances_{split}.json"), "w") as f:
