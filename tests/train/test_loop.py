@@ -132,9 +132,9 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     assert _progress_steps(err, 100000) == list(range(1, steps[0] + 1))
     assert out == ""  # stdout only ever holds the final JSON line
     assert "Preparing dataset shapes in " in err
-    assert not re.search(r"Downloading and preparing|downloaded and prepared|Generating", err)
     info = [line for line in err.splitlines() if re.match(r"I\d{4} ", line)]  # absl's format
     assert not info, info[:5]
+    assert not re.search(r"Downloading and preparing|downloaded and prepared|Generating", err)
 
 
 def test_config_typo_is_named():
