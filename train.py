@@ -5,7 +5,6 @@ field is an error. A workdir that holds a checkpoint is resumed. On Linux the co
 itself under tcmalloc when installed (`jaxvision.allocator`; `JAXVISION_TCMALLOC=0` opts out).
 """
 
-import logging as std_logging
 import os
 import sys
 
@@ -19,22 +18,29 @@ flags.mark_flags_as_required(["config"])
 
 
 def parse_flags(argv):
-    """absl parsing, with config mistakes (unknown fields, wrong types) as one clear line."""
+    """absl parsing, with config mistakes (unknown fields, wrong types) as one clear line.
+
+    Without `--verbosity`, logs below WARNING are off: absl's `app.run` would raise the default
+    to INFO right after this parser (and orbax and TFDS log every file at INFO).
+    """
     try:
-        return flags.FLAGS(argv)
+        argv = flags.FLAGS(argv)
     except (KeyError, AttributeError, TypeError, ValueError, flags.Error) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         sys.exit(f"train.py: bad flag or config override: {message}")
+    if flags.FLAGS["verbosity"].using_default_value:
+        flags.FLAGS.verbosity = logging.WARNING  # also sets Python's root logger level
+    return argv
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    import tensorflow_datasets as tfds
+
     from jaxvision.train import train_and_evaluate
 
-    if flags.FLAGS["verbosity"].using_default_value:  # orbax and TFDS log every file at INFO
-        logging.set_verbosity(logging.WARNING)
-        std_logging.getLogger().setLevel(std_logging.WARNING)
+    tfds.display_progress_bar(sys.stderr.isatty())  # its bars are escape codes in a log file
     workdir = flags.FLAGS.workdir
     if workdir is None:
         config_path = config_flags.get_config_filename(flags.FLAGS["config"])

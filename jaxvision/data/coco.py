@@ -39,6 +39,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from jaxvision.data.images import BadImageError, check_listed_size, read_bytes, read_rgb
+from jaxvision.data.local_builder import LocalPreparation
 
 SPLITS = {"train": "train", "test": "val"}
 BOX_TOLERANCE = 1.0  # pixels a box may reach outside its image before it is an error
@@ -192,7 +193,7 @@ class CocoConfig(tfds.core.BuilderConfig):
     skip_bad_images: bool = False
 
 
-class CocoFolder(tfds.core.GeneratorBasedBuilder):
+class CocoFolder(LocalPreparation, tfds.core.GeneratorBasedBuilder):
     """A COCO-format folder (see the module docstring for the layout)."""
 
     VERSION = tfds.core.Version("1.0.0")

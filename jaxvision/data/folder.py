@@ -33,6 +33,7 @@ from absl import logging
 from PIL import Image
 
 from jaxvision.data.images import BadImageError, read_rgb
+from jaxvision.data.local_builder import LocalPreparation
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 IGNORE = 255
@@ -134,7 +135,7 @@ class FolderConfig(tfds.core.BuilderConfig):
     skip_bad_images: bool = False
 
 
-class SegmentationFolder(tfds.core.GeneratorBasedBuilder):
+class SegmentationFolder(LocalPreparation, tfds.core.GeneratorBasedBuilder):
     """Images and PNG masks from a folder (see the module docstring for the layout)."""
 
     VERSION = tfds.core.Version("1.0.0")

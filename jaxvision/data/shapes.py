@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jaxvision.data.local_builder import LocalPreparation
 from jaxvision.data.shapes_render import CLASS_NAMES, RenderSpec, render_example
 
 _SPLIT_IDS = {"train": 0, "test": 1}
@@ -35,7 +36,7 @@ class ShapesConfig(tfds.core.BuilderConfig):
     seed: int = 0
 
 
-class Shapes(tfds.core.GeneratorBasedBuilder):
+class Shapes(LocalPreparation, tfds.core.GeneratorBasedBuilder):
     """Synthetic shapes for classification, detection, instance and semantic segmentation."""
 
     VERSION = tfds.core.Version("1.0.0")

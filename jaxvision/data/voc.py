@@ -54,6 +54,7 @@ from absl import logging
 from PIL import Image
 
 from jaxvision.data.images import BadImageError, check_listed_size, read_bytes, read_rgb
+from jaxvision.data.local_builder import LocalPreparation
 
 CLASS_NAMES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
                "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
@@ -243,7 +244,7 @@ class VocConfig(tfds.core.BuilderConfig):
     skip_bad_images: bool = False
 
 
-class VocFolder(tfds.core.GeneratorBasedBuilder):
+class VocFolder(LocalPreparation, tfds.core.GeneratorBasedBuilder):
     """A VOCdevkit year folder (see the module docstring for the layout)."""
 
     VERSION = tfds.core.Version("1.0.0")

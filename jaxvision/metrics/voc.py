@@ -17,11 +17,14 @@ continuous coordinates (no +1):
 - recall = TP / (number of non-difficult boxes), precision = TP / (TP + FP), both cumulative over
   the sorted detections; ignored detections are left out of the curve (in the devkit they only
   repeat the previous point, which changes no AP).
-- use_07_metric: AP = mean over t in {0, 0.1, ..., 1.0} (t = k / 10, the decimals themselves,
-  not np.arange(0, 1.1, 0.1) whose 0.30000000000000004 would miss a recall of exactly 0.3) of
-  max(precision where recall >= t), 0 when no recall reaches t. Otherwise (VOC2010+) the area
-  under the precision envelope: recall padded with 0 and 1, precision with 0 and 0, precision
-  made non-increasing from the right, summed over the points where recall changes.
+- use_07_metric: AP = mean over the devkit's `for t=0:0.1:1` (VOC07_RECALL_THRESHOLDS, the
+  doubles MATLAB's colon operator gives: the fourth is 0.30000000000000004, so a recall of
+  exactly 0.3 does not reach it; the seventh and eighth are the doubles 0.6 and 0.7, which a
+  recall of exactly 0.6 or 0.7 reaches, unlike np.arange's 0.6000000000000001 and
+  0.7000000000000001) of max(precision where recall >= t), 0 when no recall reaches t.
+  Otherwise (VOC2010+) the area under the precision envelope: recall padded with 0 and 1,
+  precision with 0 and 0, precision made non-increasing from the right, summed over the points
+  where recall changes.
 """
 
 from __future__ import annotations
@@ -29,6 +32,23 @@ from __future__ import annotations
 import numpy as np
 
 from jaxvision.metrics._detections import check_lists, get_boxes, get_vector
+
+# The devkit's `for t=0:0.1:1` (VOCevaldet.m) as MATLAB evaluates a:d:b with n = 10 steps: the
+# first half is a + k*d, the second half b - (n-k)*d, the middle (n even) (a+b)/2, so that both
+# ends are exact (MathWorks, "How does the colon operator work?", colonop.m).
+VOC07_RECALL_THRESHOLDS = (
+    0.0,                  # 0 + 0*0.1
+    0.1,                  # 0 + 1*0.1
+    0.2,                  # 0 + 2*0.1
+    0.30000000000000004,  # 0 + 3*0.1 (the double above 0.3)
+    0.4,                  # 0 + 4*0.1
+    0.5,                  # (0 + 1) / 2
+    0.6,                  # 1 - 4*0.1 (np.arange's 0 + 6*0.1 is 0.6000000000000001)
+    0.7,                  # 1 - 3*0.1 (np.arange's 0 + 7*0.1 is 0.7000000000000001)
+    0.8,                  # 1 - 2*0.1
+    0.9,                  # 1 - 1*0.1
+    1.0,                  # 1 - 0*0.1
+)
 
 
 def _best_overlaps(det_boxes, det_labels, gt_boxes, gt_labels):
@@ -56,14 +76,15 @@ def _best_overlaps(det_boxes, det_labels, gt_boxes, gt_labels):
 def voc_ap(recall, precision, use_07_metric: bool = False) -> float:
     """AP from a cumulative recall [D] and precision [D] curve (D >= 0), float64.
 
-    use_07_metric: the VOC2007 11-point interpolation; else the VOC2010+ all-point area.
+    use_07_metric: the VOC2007 11-point interpolation at VOC07_RECALL_THRESHOLDS; else the
+      VOC2010+ all-point area.
     """
     recall = np.asarray(recall, np.float64)
     precision = np.asarray(precision, np.float64)
     if use_07_metric:
         total = 0.0
-        for k in range(11):
-            reached = recall >= k / 10
+        for t in VOC07_RECALL_THRESHOLDS:
+            reached = recall >= t
             total += precision[reached].max() if reached.any() else 0.0
         return float(total / 11.0)
     mrec = np.concatenate([[0.0], recall, [1.0]])

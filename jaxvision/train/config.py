@@ -88,8 +88,13 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def validate_config(config) -> None:
-    """Raises ValueError naming the field for values the trainer cannot run with."""
-    choices = {"dtype": (config.dtype, DTYPES), "parallel": (config.parallel, PARALLEL),
+    """Raises ValueError naming the field for values the trainer cannot run with (called before
+    any dataset work)."""
+    from jaxvision.models import list_models
+    from jaxvision.tasks import TASKS
+
+    choices = {"model": (config.model, tuple(list_models())), "task": (config.task, TASKS),
+               "dtype": (config.dtype, DTYPES), "parallel": (config.parallel, PARALLEL),
                "train.nonfinite": (config.train.nonfinite, NONFINITE)}
     for field, (value, allowed) in choices.items():
         if value not in allowed:
@@ -103,9 +108,26 @@ def validate_config(config) -> None:
     validate_data(config.data)
     if not 0.0 <= config.ema_decay < 1.0:
         raise ValueError(f"config.ema_decay: expected 0 <= decay < 1, got {config.ema_decay}")
-    if config.optimizer.learning_rate <= 0:
+    validate_optimizer(config.optimizer, config.train.steps)
+
+
+def validate_optimizer(optimizer, steps: int) -> None:
+    """Raises ValueError naming the `config.optimizer` field that `jaxvision.train.optim` cannot
+    build a `steps`-step schedule from."""
+    from jaxvision.train.optim import OPTIMIZERS, SCHEDULES
+
+    for field, allowed in (("name", OPTIMIZERS), ("schedule", SCHEDULES)):
+        value = getattr(optimizer, field)
+        if value not in allowed:
+            raise ValueError(f"config.optimizer.{field}: expected one of {allowed}, got "
+                             f"{value!r}")
+    if not optimizer.learning_rate > 0:
         raise ValueError(f"config.optimizer.learning_rate: expected > 0, "
-                         f"got {config.optimizer.learning_rate}")
+                         f"got {optimizer.learning_rate}")
+    warmup = optimizer.warmup_steps
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or not 0 <= warmup <= steps:
+        raise ValueError(f"config.optimizer.warmup_steps: expected an integer in 0..train.steps="
+                         f"{steps}, got {warmup!r}")
 
 
 def validate_data(data) -> None:

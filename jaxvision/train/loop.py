@@ -225,8 +225,8 @@ def _train(trainer: Trainer, state, writer: MetricsWriter, start: int, total: in
                 metrics = to_host(metrics)
                 now = time.time()
                 rate = (done - last_log) * config.train.batch_size / (now - last_time)
-                record = writer.write(done, "train", {**metrics, "images_per_s": rate})
-                writer.progress(0, loss=record["loss"] or float("nan"), img_s=rate)
+                writer.write(done, "train", {**metrics, "images_per_s": rate})
+                writer.log_progress(done, float(metrics["loss"]), rate)
                 last_log, last_time = done, now
             if done % config.train.eval_every == 0 and done != total:
                 writer.write(done, "test", trainer.evaluate(state, done))

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import optax
 
+from jaxvision.train.config import validate_optimizer
+
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant")
 
 
 def build_schedule(opt_cfg, total_steps: int) -> optax.Schedule:
-    """Linear warm-up to `learning_rate` over `warmup_steps`, then cosine to 0 (or constant)."""
-    if opt_cfg.schedule not in SCHEDULES:
-        raise ValueError(f"optimizer.schedule: expected one of {SCHEDULES}, "
-                         f"got {opt_cfg.schedule!r}")
-    if not 0 <= opt_cfg.warmup_steps <= total_steps:
-        raise ValueError(f"optimizer.warmup_steps: expected 0..train.steps={total_steps}, "
-                         f"got {opt_cfg.warmup_steps}")
+    """Linear warm-up to `learning_rate` over `warmup_steps`, then cosine to 0 (or constant).
+    ValueError naming the field for settings `validate_optimizer` refuses."""
+    validate_optimizer(opt_cfg, total_steps)
     if opt_cfg.schedule == "constant":
         warm = optax.linear_schedule(0.0, opt_cfg.learning_rate, max(opt_cfg.warmup_steps, 1))
         return optax.join_schedules([warm, optax.constant_schedule(opt_cfg.learning_rate)],
@@ -32,10 +30,8 @@ def build_optimizer(opt_cfg, total_steps: int) -> optax.GradientTransformation:
     if opt_cfg.name == "sgd":
         tx = optax.chain(optax.add_decayed_weights(opt_cfg.weight_decay),
                          optax.sgd(schedule, momentum=opt_cfg.momentum, nesterov=opt_cfg.nesterov))
-    elif opt_cfg.name == "adamw":
+    else:  # adamw (build_schedule checked the name)
         tx = optax.adamw(schedule, weight_decay=opt_cfg.weight_decay)
-    else:
-        raise ValueError(f"optimizer.name: expected one of {OPTIMIZERS}, got {opt_cfg.name!r}")
     if opt_cfg.grad_clip_norm:
         tx = optax.chain(optax.clip_by_global_norm(opt_cfg.grad_clip_norm), tx)
     return tx

@@ -6,6 +6,20 @@ import numpy as np
 import pytest
 
 from jaxvision.metrics import voc_eval
+from jaxvision.metrics.voc import VOC07_RECALL_THRESHOLDS
+
+
+def _matlab_colon(a, d, b):
+    """MATLAB's a:d:b when (b - a) / d is a whole n (MathWorks' colonop.m): a + k*d for the
+    first half, b - (n-k)*d for the second, (a + b) / 2 in the middle when n is even."""
+    n = round((b - a) / d)
+    out = [0.0] * (n + 1)
+    for k in range(n // 2 + 1):
+        out[k] = a + k * d
+        out[n - k] = b - k * d
+    if n % 2 == 0:
+        out[n // 2] = (a + b) / 2
+    return out
 
 
 def _reference_voc(predictions, ground_truth, thr, use_07):
@@ -57,7 +71,7 @@ def _reference_voc(predictions, ground_truth, thr, use_07):
         prec = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
         if use_07:
             ap = 0.0
-            for t in [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]:
+            for t in _matlab_colon(0.0, 0.1, 1.0):  # VOCevaldet.m: for t=0:0.1:1
                 p = prec[rec >= t]
                 ap += (p.max() if p.size else 0.0) / 11
         else:
@@ -165,13 +179,32 @@ def test_touching_boxes_are_not_candidates_even_at_threshold_zero():
     assert voc_eval(preds, gt, iou_threshold=0.0)["map"] == pytest.approx(0.5, abs=1e-15)
 
 
-def test_07_metric_counts_recall_exactly_three_tenths():
-    # 10 GT, 3 perfect detections: recall reaches exactly 3/10 at precision 1 -> 4 of 11 points
+def test_07_thresholds_are_matlabs_colon_doubles():
+    # MATLAB's 0:0.1:1 as printed with %.17g (not np.arange, not k / 10)
+    matlab = [0, 0.1, 0.2, 0.30000000000000004, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1]
+    assert list(VOC07_RECALL_THRESHOLDS) == _matlab_colon(0.0, 0.1, 1.0) == matlab
+    assert all(type(t) is float for t in VOC07_RECALL_THRESHOLDS)
+
+
+@pytest.mark.parametrize(
+    ("num_hits", "recall", "reached"),
+    [
+        (3, 0.3, 3),  # 0.3 < 0.30000000000000004: t = 0, 0.1, 0.2 only
+        (6, 0.6, 7),  # reaches t = 0.6 (np.arange's 0.6000000000000001 it would not)
+        (7, 0.7, 8),  # reaches t = 0.7 (np.arange's 0.7000000000000001 it would not)
+    ],
+)
+def test_07_metric_recall_exactly_at_a_threshold(num_hits, recall, reached):
+    # 10 GT, num_hits perfect detections then a miss: precision 1 up to recall num_hits / 10,
+    # then num_hits / (num_hits + 1) at the same recall. 11-point: 1 at the `reached` thresholds
+    # t <= recall, 0 at the others.
+    assert num_hits / 10 == recall  # the float64 recall voc_eval computes is the double itself
     boxes = [[10 * k, 0, 10 * k + 5, 5] for k in range(10)]
     gt = [_one(boxes)]
-    preds = [_one(boxes[:3], [0.9, 0.8, 0.7])]
-    assert voc_eval(preds, gt, use_07_metric=True)["map"] == pytest.approx(4 / 11, abs=1e-15)
-    assert voc_eval(preds, gt)["map"] == pytest.approx(0.3, abs=1e-15)
+    preds = [_one([*boxes[:num_hits], [200, 200, 205, 205]], np.linspace(0.9, 0.1, num_hits + 1))]
+    got = voc_eval(preds, gt, use_07_metric=True)["map"]
+    assert got == pytest.approx(reached / 11, abs=1e-15)
+    assert voc_eval(preds, gt)["map"] == pytest.approx(recall, abs=1e-15)
 
 
 def test_difficult_match_is_neither_tp_nor_fp():

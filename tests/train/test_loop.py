@@ -1,6 +1,7 @@
 """End to end: a short run, its logs, SIGTERM-save, resume to identical results."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,16 +67,24 @@ class _StopAfter:
         return self.n < 0
 
 
+def _progress_steps(stderr: str, total: int) -> list[int]:
+    """The steps of the plain progress lines (stderr not a terminal) of a `total`-step run."""
+    line = re.compile(rf"step (\d+)/{total}  loss \d+\.\d{{4}}  \d+\.\d img/s  ETA \w+")
+    return [int(m.group(1)) for m in map(line.fullmatch, stderr.splitlines()) if m]
+
+
 def test_stopped_run_resumes_to_identical_parameters(reference_run, data_dir, tmp_path,
-                                                     monkeypatch):
+                                                     monkeypatch, capsys):
     ref_dir, ref_final = reference_run
     workdir = str(tmp_path)
     monkeypatch.setattr(loop, "StopRequest", lambda: _StopAfter(4))
     stopped = train_and_evaluate(tiny_unet_config(data_dir), workdir)
     assert stopped == {"step": 5, "stopped": True}  # saved off the 3-step interval
+    assert _progress_steps(capsys.readouterr().err, 12) == [2, 4]  # log_every 2
     monkeypatch.undo()
     final = train_and_evaluate(tiny_unet_config(data_dir), workdir)
     assert final == ref_final
+    assert _progress_steps(capsys.readouterr().err, 12) == [6, 8, 10, 12]
     chex.assert_trees_all_equal(saved_state(workdir, 12), saved_state(ref_dir, 12))
 
 
@@ -96,8 +105,10 @@ def test_unfinished_checkpoint_write_is_ignored(reference_run, data_dir, tmp_pat
 
 
 @pytest.mark.slow
-def test_sigterm_saves_and_exits_cleanly(tmp_path, data_dir):
-    workdir = str(tmp_path)
+def test_sigterm_saves_and_exits_cleanly(tmp_path):
+    """Also what train.py prints off a terminal: plain progress lines, no INFO logs (orbax's,
+    TFDS's), no TFDS progress bars or "Downloading and preparing" for the local dataset."""
+    workdir, data_dir = str(tmp_path / "run"), str(tmp_path / "tfds")  # prepared by this run
     proc = subprocess.Popen(
         train_cmd(workdir, data_dir, "--config.train.steps=100000", "--config.train.log_every=1",
                   "--config.train.checkpoint_every=100000"),
@@ -111,13 +122,19 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path, data_dir):
                 pytest.fail(f"training exited early: {proc.communicate()[1][-2000:]}")
             time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 0, err[-2000:]
     assert "SIGTERM: saved a checkpoint" in err
     steps = checkpoint_steps(workdir)
     assert len(steps) == 1 and steps[0] >= 3
+    assert _progress_steps(err, 100000) == list(range(1, steps[0] + 1))
+    assert out == ""  # stdout only ever holds the final JSON line
+    assert "Preparing dataset shapes in " in err
+    info = [line for line in err.splitlines() if re.match(r"I\d{4} ", line)]  # absl's format
+    assert not info, info[:5]
+    assert not re.search(r"Downloading and preparing|downloaded and prepared|Generating", err)
 
 
 def test_config_typo_is_named():
