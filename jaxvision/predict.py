@@ -343,7 +343,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    import tensorflow_datasets as tfds
     from absl import logging
 
-    logging.set_verbosity(logging.WARNING)
+    logging.set_verbosity(logging.WARNING)  # orbax and TFDS log every file at INFO
+    tfds.display_progress_bar(sys.stderr.isatty())  # as train.py: no escape codes in logs
     main()

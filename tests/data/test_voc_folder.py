@@ -129,8 +129,10 @@ def _cfg(tmp_path, skip=False, **voc):
 
 
 def _no_prepared_dataset(tmp_path):
-    found = [d for d, _, files in os.walk(tmp_path / "tfds") if "dataset_info.json" in files]
-    assert not found, found
+    """A failed preparation leaves no file and no folder in the data_dir."""
+    left = [os.path.join(d, n) for d, dirs, files in os.walk(tmp_path / "tfds")
+            for n in dirs + files]
+    assert not left, left
 
 
 def _check_detection(source, reference):
