@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from jaxvision.tasks.original_frame import boxes_to_original, paste_masks
-from jaxvision.train.loop import Trainer
+from jaxvision.train.loop import Trainer, blank_example
 from jaxvision.train.run_config import load_dataset_info, resolve_run_config
 
 # class k >= 1 -> RGB; background (0) is not painted. Cycles past 12 classes.
@@ -77,9 +77,7 @@ def predict_image(trainer, state, image: np.ndarray) -> dict:
     if transform.resize == "none" and transform.crop == "none":
         size = trainer.config.data.image_size
         seen = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
-    example = {"image": seen, "boxes": np.zeros((0, 4), np.float32),
-               "labels": np.zeros((0,), np.int64), "iscrowd": np.zeros((0,), bool),
-               "image_id": 0, "label": 0, "segmentation": np.zeros(seen.shape[:2], np.uint8)}
+    example = blank_example(trainer.config, seen)
     if trainer.config.data.proposals.method == "selective_search":
         from jaxvision.data.proposals import image_proposals
 

@@ -100,6 +100,8 @@ class DetectionEvaluator:
             ann["id"] = start + k + 1
             if gt["difficult"][k]:
                 ann["iscrowd"], ann["difficult"] = 1, 1
+        if "file_name" in gt:
+            one["images"][0]["file_name"] = str(gt["file_name"])
         self.built["images"] += one["images"]
         self.built["annotations"] += one["annotations"]
 
@@ -149,6 +151,8 @@ def _source_ground_truth(example: dict, masks: bool) -> dict:
     gt = {"boxes": boxes, "labels": np.asarray(example.get("labels", np.zeros(n)), np.int64),
           "iscrowd": np.asarray(example.get("iscrowd", np.zeros(n)), bool).reshape(n),
           "difficult": np.asarray(example.get("difficult", np.zeros(n)), bool).reshape(n)}
+    if "file_name" in example:
+        gt["file_name"] = example["file_name"]
     if masks:
         if "masks" not in example:
             raise ValueError("detection evaluation: expected instance masks in the test split's "

@@ -58,14 +58,16 @@ def _saved_dataset(workdir: str) -> dict:
     return info
 
 
-def blank_example(config) -> dict:
-    """A black 64 x 64 source example with every field a transform may ask for (for shapes),
-    and empty proposals when the run uses them."""
-    image = np.zeros((64, 64, 3), np.uint8)
+def blank_example(config, image: np.ndarray | None = None) -> dict:
+    """A source example of `image` (default: black 64 x 64) with no annotations and every field
+    a transform may ask for, with empty proposals when the run uses them (for shapes, and for
+    predicting a new image)."""
+    image = np.zeros((64, 64, 3), np.uint8) if image is None else image
+    size = image.shape[:2]
     example = {"image": image, "boxes": np.zeros((0, 4), np.float32),
                "labels": np.zeros((0,), np.int64), "iscrowd": np.zeros((0,), bool),
-               "image_id": 0, "label": 0, "masks": np.zeros((0, 64, 64), np.uint8),
-               "segmentation": np.zeros((64, 64), np.uint8)}
+               "image_id": 0, "label": 0, "masks": np.zeros((0, *size), np.uint8),
+               "segmentation": np.zeros(size, np.uint8)}
     if config.data.proposals.method != "none":
         count = config.data.proposals.max_proposals
         example.update(proposals=np.zeros((count, 4), np.float32),

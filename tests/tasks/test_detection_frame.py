@@ -149,3 +149,47 @@ def test_host_paste_matches_torchvision():
     got = paste_masks(masks, boxes, h, w)
     np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
     assert (want > 0).sum() > 1000
+
+
+def test_voc_folder_ground_truth_keeps_its_names_ids_and_difficult(tmp_path):
+    """voc:<root> under SSD's fixed resize: the built ground truth names each image, writes
+    `difficult` as crowd (ignored), and detections of every box (the difficult one included)
+    come back to the XML's boxes and score 1.0."""
+    from tests.data.test_voc_folder import OBJECTS, VOC_CLASSES, _cfg, _write
+
+    root = _write(tmp_path)
+    splits = load_splits(f"voc:{root}", _cfg(tmp_path))
+    task = get_task("detection", splits.class_names)
+    transform = ExampleTransform(task.fields, max_boxes=1, resize="fixed", fixed_size=64)
+    evaluator = task.evaluator(str(tmp_path / "eval"), splits)
+    want = {}
+    for batch in eval_batches(splits.test, transform, global_batch=2):
+        del batch["example_valid"]
+        pred = {"boxes": np.zeros((2, 4, 4), np.float32), "scores": np.zeros((2, 4), np.float32),
+                "labels": np.zeros((2, 4), np.int32), "valid": np.zeros((2, 4), bool)}
+        for i, image_id in enumerate(batch["image_id"]):
+            h, w = (int(v) for v in batch["orig_size"][i])
+            for k, obj in enumerate(OBJECTS[f"{int(image_id):06d}"]):
+                x0, y0, x1, y1 = obj["box"]  # 1-based inclusive -> continuous (detectron2),
+                box = np.clip([x0 - 1, y0 - 1, x1, y1], 0, [w, h, w, h])  # 1 px slack: clip
+                want.setdefault(int(image_id), []).append(
+                    (VOC_CLASSES.index(obj["name"]) + 1, box, bool(obj["difficult"])))
+                pred["boxes"][i, k] = box * ([64 / w, 64 / h] * 2)
+                pred["labels"][i, k] = VOC_CLASSES.index(obj["name"]) + 1
+                pred["scores"][i, k], pred["valid"][i, k] = 0.9 - 0.1 * k, True
+        evaluator.update(pred, batch)
+    metrics = evaluator.result()
+    with open(tmp_path / "eval" / "coco_gt.json") as f:
+        gt = json.load(f)
+    assert [(img["id"], img["file_name"]) for img in gt["images"]] == [(12, "000012"),
+                                                                      (16, "000016")]
+    got = sorted((a["image_id"], a["category_id"], a["iscrowd"]) for a in gt["annotations"])
+    assert got == sorted((i, c, int(d)) for i, objs in want.items() for c, _, d in objs)
+    with open(tmp_path / "eval" / "coco_instances_results.json") as f:
+        for r in json.load(f):
+            x, y, bw, bh = r["bbox"]
+            assert any(c == r["category_id"] and np.allclose(b, [x, y, x + bw, y + bh],
+                                                             atol=1e-4)
+                       for c, b, _ in want[r["image_id"]])
+    assert metrics["voc07/mAP"] == metrics["voc/mAP"] == 1.0, metrics
+    assert metrics["bbox/AP"] == pytest.approx(1.0, abs=1e-12)  # COCOeval's float sums
