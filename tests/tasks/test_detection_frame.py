@@ -193,3 +193,18 @@ def test_voc_folder_ground_truth_keeps_its_names_ids_and_difficult(tmp_path):
                        for c, b, _ in want[r["image_id"]])
     assert metrics["voc07/mAP"] == metrics["voc/mAP"] == 1.0, metrics
     assert metrics["bbox/AP"] == pytest.approx(1.0, abs=1e-12)  # COCOeval's float sums
+
+
+def test_a_skipped_image_is_counted_and_its_ground_truth_still_scored(tmp_path):
+    root = tmp_path / "coco"
+    data = write_coco_photos(str(root))
+    (root / "images" / "coins.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")  # 3 instances
+    cfg = types.SimpleNamespace(image_size=0, data_dir=str(tmp_path / "tfds"),
+                                skip_bad_images=True,
+                                builders=types.SimpleNamespace(coco={"masks": None}))
+    splits = load_splits(f"coco:{root}", cfg, instance_masks=False)
+    metrics, results, _ = _evaluate((root, data, splits), tmp_path, noise=0.0)
+    assert metrics["eval/skipped_images"] == 1 and metrics["eval/images"] == 3
+    assert len(results) == 8  # 11 non-crowd instances, 3 of them in the skipped image
+    want = _cocoeval(root / "annotations" / "instances_val.json", results, "bbox")
+    assert metrics["bbox/AR100"] == want["AR100"] < 1.0  # its instances count as missed
