@@ -76,7 +76,9 @@ def base_config() -> ml_collections.ConfigDict:
         checkpoint_every=250, keep_checkpoints=2, grad_accum_steps=1, nonfinite="stop"))
     c.optimizer = ml_collections.ConfigDict(dict(
         name="adamw", learning_rate=1e-3, momentum=0.9, nesterov=False, weight_decay=1e-4,
-        warmup_steps=50, schedule="cosine", grad_clip_norm=0.0))
+        warmup_steps=50, warmup="linear", warmup_start=0.0, schedule="cosine",
+        boundaries=(), decay_factor=0.1, decay_every=1, rms_decay=0.9, eps=1e-3,
+        grad_clip_norm=0.0))
     c.seed = 0
     c.init_from = ""  # orbax checkpoint of the weights CLI; used when the workdir has none
     c.dtype = "float32"
@@ -114,9 +116,10 @@ def validate_config(config) -> None:
 def validate_optimizer(optimizer, steps: int) -> None:
     """Raises ValueError naming the `config.optimizer` field that `jaxvision.train.optim` cannot
     build a `steps`-step schedule from."""
-    from jaxvision.train.optim import OPTIMIZERS, SCHEDULES
+    from jaxvision.train.optim import OPTIMIZERS, SCHEDULES, WARMUPS
 
-    for field, allowed in (("name", OPTIMIZERS), ("schedule", SCHEDULES)):
+    for field, allowed in (("name", OPTIMIZERS), ("schedule", SCHEDULES),
+                           ("warmup", WARMUPS)):
         value = getattr(optimizer, field)
         if value not in allowed:
             raise ValueError(f"config.optimizer.{field}: expected one of {allowed}, got "
@@ -128,6 +131,22 @@ def validate_optimizer(optimizer, steps: int) -> None:
     if not isinstance(warmup, int) or isinstance(warmup, bool) or not 0 <= warmup <= steps:
         raise ValueError(f"config.optimizer.warmup_steps: expected an integer in 0..train.steps="
                          f"{steps}, got {warmup!r}")
+    if not 0.0 <= optimizer.warmup_start <= 1.0:
+        raise ValueError(f"config.optimizer.warmup_start: expected a fraction of the learning "
+                         f"rate in [0, 1], got {optimizer.warmup_start}")
+    bounds = list(optimizer.boundaries)
+    if optimizer.schedule == "steps" and (
+            not all(isinstance(b, int) for b in bounds) or bounds != sorted(set(bounds))
+            or (bounds and not warmup < bounds[0] <= bounds[-1] <= steps)):
+        raise ValueError(f"config.optimizer.boundaries: expected increasing integer steps in "
+                         f"warmup_steps+1..train.steps={steps}, got {tuple(bounds)}")
+    if optimizer.schedule == "exponential" and not (
+            isinstance(optimizer.decay_every, int) and optimizer.decay_every >= 1):
+        raise ValueError(f"config.optimizer.decay_every: expected a positive integer, got "
+                         f"{optimizer.decay_every!r}")
+    if not 0.0 < optimizer.decay_factor <= 1.0:
+        raise ValueError(f"config.optimizer.decay_factor: expected a value in (0, 1], got "
+                         f"{optimizer.decay_factor}")
 
 
 def validate_data(data) -> None:
