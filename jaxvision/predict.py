@@ -44,9 +44,6 @@ def predict_image(trainer, state, image: np.ndarray) -> tuple[np.ndarray, dict]:
     transform resizes or crops (detection, ImageNet) itself; R-CNN and Fast R-CNN runs get the
     image's selective-search proposals with the run's `data.proposals` settings."""
     transform = trainer.eval_transform
-    if transform.resize == "none" and transform.crop == "none":
-        size = trainer.config.data.image_size
-        image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
     example = {"image": image, "boxes": np.zeros((0, 4), np.float32),
                "labels": np.zeros((0,), np.int64), "iscrowd": np.zeros((0,), bool),
                "image_id": 0, "label": 0, "masks": np.zeros((0, *image.shape[:2]), np.uint8),

@@ -33,3 +33,25 @@ def read_bytes(path: str) -> bytes:
                             f"{type(error).__name__}: {error}") from error
     read_rgb(path, data)
     return data
+
+
+class DecodedImages:
+    """Random access over a prepared split whose `image` is an image file's bytes: each example
+    is read with `image` decoded to uint8 [H, W, 3] (any PIL mode -> RGB; BadImageError naming
+    the example's `file_name`)."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index):
+        example = dict(self.base[index])
+        name = example.get("file_name", f"<example {index}>")
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        example["image"] = read_rgb(name, bytes(example["image"]))
+        return example
+
+    def __repr__(self) -> str:
+        return f"DecodedImages({len(self)} examples)"
