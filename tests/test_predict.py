@@ -6,6 +6,7 @@ import json
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from jaxvision import predict
@@ -59,16 +60,25 @@ def test_image_prediction_uses_the_latest_checkpoint(unet_run, tmp_path):
     image = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
     trainer, state = predict.load_run(config, str(workdir))
     seen, out = predict.predict_image(trainer, state, image)
-    # independent path: resize as PIL does, the saved params restored by orbax directly
+    # independent path: torch's bilinear resize to data.image_size (half-pixel centres, no
+    # antialias: the eval transform's resize of an image of another size), the saved params
+    # restored by orbax directly
     size = config.data.image_size
-    resized = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
-    np.testing.assert_array_equal(seen, resized)
+    x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)[None]
+    resized = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
+                                              align_corners=False, antialias=False)
+    resized = resized[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(seen, np.round(resized), atol=1)
     model = get_model("unet", num_classes=4, **config.model_kwargs)
     logits, _ = model.apply({"params": params["params"], "batch_stats": params["batch_stats"]},
                             jnp.asarray(normalise(resized))[None], train=False)
-    np.testing.assert_array_equal(out["classes"], np.argmax(np.asarray(logits[0]), -1))
+    logits = np.asarray(logits[0])
+    top2 = np.sort(logits, -1)[..., -2:]
+    clear = top2[..., 1] - top2[..., 0] > 1e-4  # float rounding cannot flip the argmax there
+    assert clear.mean() > 0.95
+    np.testing.assert_array_equal(out["classes"][clear], np.argmax(logits, -1)[clear])
     picture, summary = predict.render(trainer, seen, out, alpha=0.5)
-    np.testing.assert_array_equal(picture, predict.overlay(resized, out["classes"], 0.5))
+    np.testing.assert_array_equal(picture, predict.overlay(seen, out["classes"], 0.5))
     assert summary.startswith("pixels: background")
 
 

@@ -21,7 +21,7 @@ def _write(directory, n, size=(40, 48), classes=2, mask_mode="L"):
     os.makedirs(os.path.join(directory, "masks"), exist_ok=True)
     for i in range(n):
         h, w = size[0] + i, size[1] + 2 * i
-        image = photos.photo(photos.NAMES[i % len(photos.NAMES)], (h, w))
+        image = photos.photo(photos.PHOTOGRAPHS[i % len(photos.PHOTOGRAPHS)], (h, w))
         mask = np.zeros((h, w), np.uint8)
         mask[5:20, 8:30] = 1 + i % classes
         mask[0, :] = 255  # an ignored row

@@ -14,41 +14,7 @@ from scipy import ndimage
 from jaxvision.data import eval_batches, load_splits, make_transforms
 from jaxvision.tasks import get_task
 from jaxvision.train.config import base_config
-from tests.data import photos
-
-NAMES = ("person", "coin")  # classes 1, 2 (0: background)
-IGNORE = 255
-# test images in file order: (photograph, (height, width), PIL mode); sizes and aspect ratios
-# all differ
-TEST = (("astronaut", (52, 60), "RGB"), ("cat", (38, 61), "CMYK"), ("coffee", (64, 40), "P"),
-        ("coins", (45, 57), "L"))
-
-
-def _mask(name, h, w, image):
-    """Hand-made labels: a person box, coins by brightness, a triangle, a void border."""
-    mask = np.zeros((h, w), np.uint8)
-    if name == "coins":
-        mask[np.asarray(image.convert("L")) > 120] = 2
-    else:
-        mask[h // 5: h // 2, w // 4: w // 2 + 3] = 1
-        ys, xs = np.mgrid[:h, :w]
-        mask[(ys > h // 2) & (xs - w // 3 < ys - h // 2) & (xs < 5 * w // 6)] = 2
-    mask[:2, :] = IGNORE
-    mask[:, -1] = IGNORE
-    return mask
-
-
-def _write(root):
-    for split, items in (("train", (("rocket", (33, 50), "RGBA"), ("chelsea", (40, 44), "RGB"))),
-                         ("test", TEST)):
-        for name, (h, w), mode in items:
-            image = photos.photo(name, (h, w))
-            photos.save(image, os.path.join(root, split, "images", name), mode)
-            os.makedirs(os.path.join(root, split, "masks"), exist_ok=True)
-            Image.fromarray(_mask(name, h, w, image)).save(
-                os.path.join(root, split, "masks", f"{name}.png"))
-    with open(os.path.join(root, "classes.txt"), "w") as f:
-        f.write("\n".join(NAMES))
+from tests.data.photos import CLASS_NAMES, IGNORE, TEST, write_segmentation_folder
 
 
 def _nearest(x, size):
@@ -91,7 +57,7 @@ def _reference(pairs, k, tolerance):
     iou = np.where(union > 0, tp / np.maximum(union, 1), np.nan)
     precision, recall = counts[0] / counts[1], counts[2] / counts[3]
     return {"miou": np.nanmean(iou), "pixel_accuracy": tp.sum() / (tp + fn).sum(),
-            **{f"iou/{n}": v for n, v in zip(("background", *NAMES), iou, strict=True)},
+            **{f"iou/{n}": v for n, v in zip(("background", *CLASS_NAMES), iou, strict=True)},
             "boundary_f": 2 * precision * recall / (precision + recall)}
 
 
@@ -114,10 +80,10 @@ def _predict(batch, rng, shrink):
 ])
 def test_metrics_at_the_original_resolution_match_the_definition(tmp_path, data, shrink):
     root = str(tmp_path / "photos")
-    _write(root)
+    write_segmentation_folder(root)
     config = base_config()
     config.data.update(dict(data_dir=str(tmp_path / "tfds"), image_size=24, **data))
-    task = get_task("segmentation", NAMES)
+    task = get_task("segmentation", CLASS_NAMES)
     splits = load_splits(f"folder:{root}", config.data)
     _, transform = make_transforms(config, task.fields)
     evaluator = task.evaluator(None, splits)
@@ -156,11 +122,11 @@ def test_metrics_at_the_original_resolution_match_the_definition(tmp_path, data,
 
 def test_missing_fields_are_named(tmp_path):
     root = str(tmp_path / "photos")
-    _write(root)
+    write_segmentation_folder(root)
     config = base_config()
     config.data.update(dict(data_dir=str(tmp_path / "tfds"), image_size=24))
     splits = load_splits(f"folder:{root}", config.data)
-    evaluator = get_task("segmentation", NAMES).evaluator(None, splits)
+    evaluator = get_task("segmentation", CLASS_NAMES).evaluator(None, splits)
     batch = {"segmentation": np.zeros((1, 24, 24), np.int32), "example_index": np.zeros(1)}
     with pytest.raises(ValueError, match=r"expected fields \['image_size'\]"):
         evaluator.update({"classes": np.zeros((1, 24, 24), np.int32)}, batch)
