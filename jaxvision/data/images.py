@@ -1,4 +1,5 @@
-"""Reading image files for the folder and COCO builders: errors that name the file."""
+"""Reading image files for the folder, ImageFolder and COCO builders (errors that name the file),
+and the source that decodes stored file bytes."""
 
 from __future__ import annotations
 
