@@ -68,48 +68,39 @@ def read_image(path: str) -> np.ndarray:
 
 def predict_image(trainer, state, image: np.ndarray) -> dict:
     """uint8 image [H, W, 3] -> the task's predictions in the image's own pixels (numpy):
-    classification `logits [K]`; segmentation `classes [H, W]`; detection `boxes [D, 4]` xyxy,
-    `scores`, `labels`, `valid [D]` (and `masks` bool [D, H, W]). Images go through the run's
-    eval transform (resized to data.image_size first when it neither resizes nor crops); R-CNN
-    and Fast R-CNN runs get the image's selective-search proposals."""
+    classification `logits [K]`; segmentation `classes [H, W]` (-1 where a valid-padding model
+    predicts nothing); detection `boxes [D, 4]` xyxy, `scores`, `labels`, `valid [D]` (and
+    `masks` bool [D, H, W]). Images go through the run's eval transform (which resizes them);
+    R-CNN and Fast R-CNN runs get the image's selective-search proposals."""
     height, width = image.shape[:2]
-    transform, seen = trainer.eval_transform, image
-    if transform.resize == "none" and transform.crop == "none":
-        size = trainer.config.data.image_size
-        seen = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
-    example = blank_example(trainer.config, seen)
+    example = blank_example(trainer.config, image)
     if trainer.config.data.proposals.method == "selective_search":
         from jaxvision.data.proposals import image_proposals
 
-        boxes, valid = image_proposals(seen, trainer.config.data.proposals)
+        boxes, valid = image_proposals(image, trainer.config.data.proposals)
         example.update(proposals=boxes, proposals_valid=valid)
-    batch = {k: v[None] for k, v in transform(example, 0).items()}
+    batch = {k: v[None] for k, v in trainer.eval_transform(example, 0).items()}
     predict = jax.jit(lambda v, b: trainer.task.predict(trainer.model, v, b))
     out = jax.tree.map(lambda x: np.asarray(x)[0], predict(state.eval_variables, batch))
     if "classes" in out:
-        out["classes"] = _classes_to_original(out["classes"], seen.shape[:2], (height, width))
+        from jaxvision.tasks.segmentation import to_original
+
+        classes, window = to_original(out["classes"], batch["image"].shape[1:3],
+                                      batch["image_size"][0], (height, width))
+        out["classes"] = np.full((height, width), -1, np.int32)
+        out["classes"][window] = classes
     if "boxes" in out:
-        size = batch["image_size"][0] if "image_size" in batch else seen.shape[:2]
-        out["boxes"] = boxes_to_original(out["boxes"], size, (height, width))
+        out["boxes"] = boxes_to_original(out["boxes"], batch["image_size"][0], (height, width))
         if "masks" in out:
             out["masks"] = paste_masks(out["masks"], out["boxes"], height, width
                                        ) > trainer.task.mask_threshold
     return out
 
 
-def _classes_to_original(classes: np.ndarray, seen: tuple[int, int], orig: tuple[int, int]
-                         ) -> np.ndarray:
-    """A class map [h, w] over the `seen` (H', W') input (or its centre, for valid-padding
-    models) resized (nearest) to the original image: [h * H / H', w * W / W'] (rounded)."""
-    h, w = classes.shape
-    size = (max(1, round(w * orig[1] / seen[1])), max(1, round(h * orig[0] / seen[0])))
-    return np.asarray(Image.fromarray(classes.astype(np.int32)).resize(size, Image.NEAREST))
-
-
 def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """uint8 [H, W, 3]: `image` with class colours blended in at `alpha` where mask > 0.
 
-    A mask smaller than the image (valid padding) is centred on it.
+    A mask smaller than the image is centred on it.
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha: expected a value in [0, 1], got {alpha}")
@@ -194,7 +185,7 @@ def render(trainer, image: np.ndarray, predictions: dict, alpha: float = 0.5,
         return np.asarray(picture), summary
     if "classes" in predictions:
         mask = predictions["classes"]
-        counts = np.bincount(mask.ravel(), minlength=len(names))
+        counts = np.bincount(mask[mask >= 0].ravel(), minlength=len(names))
         summary = "pixels: " + ", ".join(f"{n} {c}" for n, c in zip(names, counts, strict=True))
         return overlay(image, mask, alpha), summary
     picture = draw_detections(image, predictions, names, alpha, score_threshold)

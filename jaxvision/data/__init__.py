@@ -1,5 +1,5 @@
-"""Datasets (the synthetic `shapes` TFDS builder, folder / COCO builders, the TFDS catalogue),
-host transforms driven by field kind, and grain pipelines."""
+"""Datasets (the synthetic `shapes` TFDS builder, folder / ImageFolder / COCO builders, the TFDS
+catalogue), host transforms driven by field kind, and grain pipelines."""
 
 from jaxvision.data.pipeline import ExampleTransform, eval_batches, make_transforms, train_dataset
 from jaxvision.data.shapes import Shapes, shapes_builder

@@ -7,10 +7,13 @@ Layout (masks share the image's file stem):
     <root>/masks/<stem>.png      single channel (mode L or P): 0 background, k class k, 255 ignore
 
 or the same `images/` + `masks/` pair under `<root>/train` and `<root>/test`. Without split
-folders every `holdout`-th image (sorted by name) is a test image. Images are resized to
-`image_size` x `image_size` (bilinear; masks nearest) when the dataset is prepared, and written as
-array_record like `shapes`, with no TensorFlow. The builder's config name hashes the root path
-and every file's name, size and modification time, so changed data is prepared anew.
+folders every `holdout`-th image (sorted by name) is a test image. Images and masks are stored
+at their own size, in file order, as array_record with no TensorFlow: `image` the file's bytes
+(decoded to uint8 [H, W, 3] when read, any PIL mode -> RGB), `segmentation` uint8 [H, W] and
+`file_name` (the image's path under `<root>`). The transform resizes them (`data.resize`;
+'none' resizes to `data.image_size`), so evaluation can score at the original resolution. The
+builder's config name hashes the root path and every file's name, size and modification time,
+so changed data is prepared anew.
 
 Bad input: an image that cannot be read raises ValueError naming the file (or, with
 `skip_bad_images=True`, is left out and listed in the dataset's metadata `skipped_images`); a
@@ -32,7 +35,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from PIL import Image
 
-from jaxvision.data.images import BadImageError, read_rgb
+from jaxvision.data.images import BadImageError, read_bytes, read_rgb
 from jaxvision.data.local_builder import LocalPreparation
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -110,27 +113,25 @@ def class_names(root: str, splits: dict) -> tuple[str, ...]:
     return tuple(f"class{k}" for k in range(1, max(top, 1) + 1))
 
 
-def load_example(image_path: str, mask_path: str, size: int, num_classes: int) -> dict:
-    """{'image': uint8 [size, size, 3], 'segmentation': uint8 [size, size]} (255: ignore)."""
-    image = Image.fromarray(read_rgb(image_path))
+def load_example(image_path: str, mask_path: str, num_classes: int) -> dict:
+    """{'image': the image file's bytes, 'segmentation': uint8 [H, W] (255: ignore)} with [H, W]
+    the image's size, both checked (BadImageError for an unreadable image)."""
+    data = read_bytes(image_path)
+    size = read_rgb(image_path, data).shape[:2]
     mask = read_mask(mask_path)
-    if mask.shape != (image.height, image.width):
-        raise ValueError(f"folder dataset mask {mask_path}: expected size "
-                         f"{(image.height, image.width)} (as {os.path.basename(image_path)}), "
-                         f"got {mask.shape}")
+    if mask.shape != size:
+        raise ValueError(f"folder dataset mask {mask_path}: expected size {size} (as "
+                         f"{os.path.basename(image_path)}), got {mask.shape}")
     bad = (mask > num_classes) & (mask != IGNORE)
     if bad.any():
         raise ValueError(f"folder dataset mask {mask_path}: expected values 0..{num_classes} or "
                          f"{IGNORE}, got {sorted(np.unique(mask[bad]).tolist())[:5]}")
-    image = np.asarray(image.resize((size, size), Image.BILINEAR), np.uint8)
-    mask = np.asarray(Image.fromarray(mask).resize((size, size), Image.NEAREST), np.uint8)
-    return {"image": image, "segmentation": mask}
+    return {"image": data, "segmentation": mask}
 
 
 @dataclasses.dataclass(kw_only=True)
 class FolderConfig(tfds.core.BuilderConfig):
     root: str = ""
-    image_size: int = 64
     holdout: int = 8
     skip_bad_images: bool = False
 
@@ -138,20 +139,20 @@ class FolderConfig(tfds.core.BuilderConfig):
 class SegmentationFolder(LocalPreparation, tfds.core.GeneratorBasedBuilder):
     """Images and PNG masks from a folder (see the module docstring for the layout)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release.",
+                     "2.0.0": "Images and masks at their own size (were resized)."}
     BUILDER_CONFIGS = [FolderConfig(name="default")]
 
     def _info(self) -> tfds.core.DatasetInfo:
-        s = self.builder_config.image_size
-        def tensor(shape):
-            return tfds.features.Tensor(shape=shape, dtype=np.uint8, encoding="zlib")
-
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({"image": tensor((s, s, 3)),
-                                                 "segmentation": tensor((s, s))}),
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Tensor(shape=(), dtype=np.object_),
+                "segmentation": tfds.features.Tensor(shape=(None, None), dtype=np.uint8,
+                                                     encoding="zlib"),
+                "file_name": tfds.features.Tensor(shape=(), dtype=np.object_)}),
             description=f"Segmentation folder {self.builder_config.root}",
-            metadata=tfds.core.MetadataDict())
+            metadata=tfds.core.MetadataDict(), disable_shuffling=True)  # file order
 
     def _split_generators(self, dl_manager):
         del dl_manager
@@ -165,27 +166,25 @@ class SegmentationFolder(LocalPreparation, tfds.core.GeneratorBasedBuilder):
         skipped = []
         for index, (image, mask) in enumerate(pairs):
             try:
-                example = load_example(image, mask, self.builder_config.image_size, num_classes)
+                example = load_example(image, mask, num_classes)
             except BadImageError as error:
                 if not self.builder_config.skip_bad_images:
                     raise
                 logging.warning("folder dataset: skipping %s", error)
                 skipped.append(image)
                 continue
+            example["file_name"] = os.path.relpath(image, self.builder_config.root)
             yield index, example
         self.info.metadata["skipped_images"][split] = skipped
 
 
-def folder_builder(root: str, *, image_size: int = 64, holdout: int = 8,
-                   skip_bad_images: bool = False, data_dir: str | None = None
-                   ) -> tuple[SegmentationFolder, tuple[str, ...]]:
+def folder_builder(root: str, *, holdout: int = 8, skip_bad_images: bool = False,
+                   data_dir: str | None = None) -> tuple[SegmentationFolder, tuple[str, ...]]:
     """(builder, foreground class names) for the folder `root`; prepare with
-    `builder.download_and_prepare()`."""
+    `builder.download_and_prepare()` and read it through `images.DecodedImages`."""
     root = os.path.abspath(os.path.expanduser(root))
     if not os.path.isdir(root):
         raise ValueError(f"folder dataset root: expected a directory, got {root!r}")
-    if image_size < 16:
-        raise ValueError(f"folder dataset image_size: expected an integer >= 16, got {image_size}")
     splits = split_pairs(root, holdout)
     digest = hashlib.sha1(root.encode())
     for pairs in splits.values():
@@ -193,10 +192,9 @@ def folder_builder(root: str, *, image_size: int = 64, holdout: int = 8,
             st = os.stat(path)
             digest.update(f"{os.path.relpath(path, root)}:{st.st_size}:{st.st_mtime_ns}".encode())
     base = re.sub(r"[^A-Za-z0-9_]", "_", os.path.basename(root))[:40] or "root"
-    name = f"{base}_{digest.hexdigest()[:10]}_s{image_size}_h{holdout}"
+    name = f"{base}_{digest.hexdigest()[:10]}_orig_h{holdout}"  # v1 names had _s<size>
     if skip_bad_images:
         name += "_skipbad"
-    config = FolderConfig(name=name, root=root, image_size=image_size, holdout=holdout,
-                          skip_bad_images=skip_bad_images)
+    config = FolderConfig(name=name, root=root, holdout=holdout, skip_bad_images=skip_bad_images)
     builder = SegmentationFolder(config=config, data_dir=data_dir, file_format="array_record")
     return builder, class_names(root, splits)

@@ -1,4 +1,5 @@
-"""Reading image files for the folder, COCO and VOC builders: errors that name the file."""
+"""Reading image files for the folder, ImageFolder, COCO and VOC builders (errors that name the
+file), the EXIF-aware listed-size check, and the source that decodes stored file bytes."""
 
 from __future__ import annotations
 
@@ -56,3 +57,25 @@ def check_listed_size(path: str, data: bytes, listed_hw, where: str, *,
         message += (f"; the file's EXIF orientation {orientation} swaps its sides: save the "
                     f"pixels rotated (PIL ImageOps.exif_transpose) or fix {listed_as}")
     raise ValueError(message)
+
+
+class DecodedImages:
+    """Random access over a prepared split whose `image` is an image file's bytes: each example
+    is read with `image` decoded to uint8 [H, W, 3] (any PIL mode -> RGB; BadImageError naming
+    the example's `file_name`)."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index):
+        example = dict(self.base[index])
+        name = example.get("file_name", f"<example {index}>")
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        example["image"] = read_rgb(name, bytes(example["image"]))
+        return example
+
+    def __repr__(self) -> str:
+        return f"DecodedImages({len(self)} examples)"

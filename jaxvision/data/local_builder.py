@@ -1,4 +1,4 @@
-"""What the TFDS builders of local files (shapes, folder:, coco:, voc:) say while preparing."""
+"""What the TFDS builders of local files (shapes and the folder entries) say while preparing."""
 
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ a contract the detection tasks rely on):
     proposals_valid   bool    [P]     False for padding and for proposals a crop emptied
 
 Classification (`image`, `label`) and segmentation (`image`, `segmentation`) examples carry only
-the fields asked for.
+the fields asked for (`image_size` as above when asked for: segmentation evaluation maps
+predictions back to the original image with it).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 from jaxvision.data import augment, transforms
 
 ALL_FIELDS = ("image", "segmentation", "masks", "boxes", "labels", "iscrowd", "label",
-              "image_id")
+              "image_id", "image_size")
 BOX_REQUEST = frozenset({"boxes", "labels", "masks", "iscrowd"})
 RESIZE_MODES = ("none", "fixed", "min_max")
 CROPS = ("none", "random_resized", "center")
@@ -105,8 +106,9 @@ class ExampleTransform:
             raise ValueError(f"data.pad_size: expected an integer >= 0, got {self.pad_size}")
         if self.zoom_out_max < 1:
             raise ValueError(f"data.zoom_out_max: expected >= 1, got {self.zoom_out_max}")
-        if self.is_detection and self.crop != "none":
-            raise ValueError(f"data.crop: expected 'none' for box fields, got {self.crop!r}")
+        if (self.is_detection or "segmentation" in self.fields) and self.crop != "none":
+            raise ValueError(f"data.crop: expected 'none' for box and segmentation fields (the "
+                             f"ImageNet crops move only the image), got {self.crop!r}")
         if self.is_detection and self.random_crop_padding:
             raise ValueError(f"data.random_crop_padding: expected 0 for box fields (use "
                              f"min_iou_crop), got {self.random_crop_padding}")
@@ -194,8 +196,11 @@ class ExampleTransform:
                 example = transforms.finish_proposals(example)
             example["image_size"] = np.asarray(content, np.int32)
             example["num_dropped_boxes"] = np.int32(dropped)
-        elif "image_id" in example:
-            example["image_id"] = example["image_id"].astype(np.int32)
+        else:
+            if "image_id" in example:
+                example["image_id"] = example["image_id"].astype(np.int32)
+            if "image_size" in wanted:
+                example["image_size"] = np.asarray(content, np.int32)
         return example
 
     def _resize(self, example: dict) -> dict:
@@ -235,14 +240,23 @@ def _detection_defaults(example: dict, source: dict, index: int, wanted=()) -> d
 def make_transforms(config, fields: Sequence[str]) -> tuple[ExampleTransform, ExampleTransform]:
     """(train, eval) transforms for the task `fields` from `config.data` and `config.seed`;
     the eval one is `train.eval()` without instance masks (evaluation reads the source's own
-    ground truth, `Task.evaluator`)."""
+    ground truth, `Task.evaluator`).
+
+    Static shapes whatever the source: `resize='none'` with `crop='none'` becomes a fixed resize
+    to `data.image_size` square (bilinear image, nearest masks), a no-op for sources stored at
+    that size (shapes, pets) and the resize for those whose images vary (folders, COCO, the
+    catalogue; `DatasetSplits.image_size == 0`) or a user's own image (jaxvision.predict).
+    """
     d = config.data
+    resize, fixed_size = d.resize, d.fixed_size
+    if resize == "none" and d.crop == "none":
+        resize, fixed_size = "fixed", d.image_size
     train = ExampleTransform(
         tuple(fields), d.max_boxes, random_flip=d.random_flip, seed=config.seed,
         random_crop_padding=d.random_crop_padding, photometric_distort=d.photometric_distort,
         zoom_out=d.zoom_out, zoom_out_max=d.zoom_out_max, min_iou_crop=d.min_iou_crop,
-        crop=d.crop, image_size=d.image_size, resize=d.resize, min_size=d.min_size,
-        max_size=d.max_size, size_divisible=d.size_divisible, fixed_size=d.fixed_size,
+        crop=d.crop, image_size=d.image_size, resize=resize, min_size=d.min_size,
+        max_size=d.max_size, size_divisible=d.size_divisible, fixed_size=fixed_size,
         pad_size=d.pad_size)
     return train, dataclasses.replace(train.eval(),
                                       fields=tuple(f for f in fields if f != "masks"))

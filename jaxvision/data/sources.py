@@ -3,11 +3,11 @@ test sources plus what a task needs to know.
 
 `config.dataset` picks the table entry: `shapes`, `folder:<root>`, `coco:<root>`, `voc:<root>`
 (a VOCdevkit year folder as extracted from the tar, prepared with no TensorFlow),
-`oxford_iiit_pet`, `voc2007`, `voc2012`, `coco2017`, `imagenet2012` (TFDS catalogue copies). The
-generic fields (`data.image_size`, `data.data_dir`, `data.skip_bad_images`) are read by every
-entry that uses them; an entry's own settings come from `data.builders.<entry>` (e.g.
-`data.builders.shapes.num_train`, `data.builders.folder.holdout`, `data.builders.coco.masks`,
-`data.builders.voc.segmentation`).
+`imagefolder:<root>`, `oxford_iiit_pet`, `voc2007`, `voc2012`, `coco2017`, `imagenet2012` (TFDS
+catalogue copies). The generic fields (`data.image_size`, `data.data_dir`,
+`data.skip_bad_images`) are read by every entry that uses them; an entry's own settings come
+from `data.builders.<entry>` (e.g. `data.builders.shapes.num_train`,
+`data.builders.folder.holdout`, `data.builders.coco.masks`, `data.builders.voc.segmentation`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any
 from jaxvision.data.catalog import CATALOG, catalog_sources
 from jaxvision.data.shapes import CLASS_NAMES, shapes_builder
 
-DATASETS = ("shapes", "folder:<root>", "coco:<root>", "voc:<root>", "oxford_iiit_pet", *CATALOG)
+DATASETS = ("shapes", "folder:<root>", "coco:<root>", "voc:<root>", "imagefolder:<root>",
+            "oxford_iiit_pet", *CATALOG)
 # entry -> its settings in data.builders.<entry> and their defaults
 BUILDER_DEFAULTS = {
     "shapes": dict(num_train=2000, num_test=256, min_shapes=1, max_shapes=3, min_extent=0.2,
@@ -128,15 +129,30 @@ def _shapes(arg: str, data, prepare: bool) -> DatasetSplits:
 def _folder(root: str, data, prepare: bool) -> DatasetSplits:
     from jaxvision.data.folder import folder_builder
 
-    builder, names = folder_builder(root, image_size=data.image_size, data_dir=data.data_dir,
+    builder, names = folder_builder(root, data_dir=data.data_dir,
                                     skip_bad_images=bool(getattr(data, "skip_bad_images", False)),
                                     **builder_kwargs("folder", data))
+    return _decoded(builder, names, prepare)
+
+
+def _imagefolder(root: str, data, prepare: bool) -> DatasetSplits:
+    from jaxvision.data.imagefolder import imagefolder_builder
+
+    builder, names = imagefolder_builder(
+        root, data_dir=data.data_dir, skip_bad_images=bool(getattr(data, "skip_bad_images", False)))
+    return _decoded(builder, names, prepare)
+
+
+def _decoded(builder, names: tuple[str, ...], prepare: bool) -> DatasetSplits:
+    """The splits of a folder builder storing image files' bytes, at their own sizes."""
+    from jaxvision.data.images import DecodedImages
+
     if prepare:
         prepare_builder(builder)
-    return DatasetSplits(train=builder.as_data_source(split="train"),
-                         test=builder.as_data_source(split="test"),
-                         class_names=names, image_size=data.image_size,
-                         skipped_images=_skipped(builder))
+    return DatasetSplits(train=DecodedImages(builder.as_data_source(split="train")),
+                         test=DecodedImages(builder.as_data_source(split="test")),
+                         class_names=names, image_size=0, skipped_images=_skipped(builder),
+                         info={"root": builder.builder_config.root})
 
 
 def _coco(root: str, data, prepare: bool) -> DatasetSplits:
@@ -202,9 +218,9 @@ def _catalog(name: str) -> Callable:
 
 # table name -> builder(argument after ':', data config namespace, prepare) -> DatasetSplits
 TABLE: dict[str, Callable] = {"shapes": _shapes, "folder": _folder, "coco": _coco, "voc": _voc,
-                              "oxford_iiit_pet": _pets,
+                              "imagefolder": _imagefolder, "oxford_iiit_pet": _pets,
                               **{name: _catalog(name) for name in CATALOG}}
-NEEDS_ROOT = ("folder", "coco", "voc")
+NEEDS_ROOT = ("folder", "coco", "voc", "imagefolder")
 
 
 def parse_dataset(name: str) -> tuple[str, str]:

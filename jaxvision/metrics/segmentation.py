@@ -24,6 +24,16 @@ def confusion_matrix(labels, predictions, num_classes: int, valid=None):
     return counts.reshape(num_classes, num_classes)
 
 
+def host_confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:
+    """`confusion_matrix` in host numpy, int64 [num_classes, num_classes], for label maps of any
+    shape (one compilation per shape would be the jitted one's cost)."""
+    labels, predictions = np.asarray(labels).ravel(), np.asarray(predictions).ravel()
+    keep = (labels >= 0) & (labels < num_classes)
+    flat = labels[keep].astype(np.int64) * num_classes + predictions[keep]
+    return np.bincount(flat, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes)
+
+
 def segmentation_scores(confusion, class_names=None) -> dict[str, float]:
     """mIoU, per-class IoU and pixel accuracy from a confusion matrix [C, C] (host numpy).
 

@@ -1,4 +1,5 @@
-"""Semantic segmentation: pixel cross-entropy, argmax prediction, confusion-matrix metrics."""
+"""Semantic segmentation: pixel cross-entropy, argmax prediction, confusion-matrix metrics
+scored at each image's original resolution."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from jaxvision.data.transforms import resize_nearest
 from jaxvision.losses import pixel_cross_entropy
 from jaxvision.metrics.boundary import boundary_counts, boundary_f_score
-from jaxvision.metrics.segmentation import confusion_matrix, segmentation_scores
+from jaxvision.metrics.segmentation import host_confusion_matrix, segmentation_scores
 from jaxvision.ops.crop import center_crop
 from jaxvision.tasks.base import apply_train, init_variables
 
@@ -31,7 +33,7 @@ class SegmentationTask:
     class_names: tuple[str, ...]
     ignore_label: int | None = 255
     boundary_tolerance: int = 2
-    fields: tuple[str, ...] = ("image", "segmentation")
+    fields: tuple[str, ...] = ("image", "segmentation", "image_size")
 
     @property
     def num_classes(self) -> int:
@@ -56,24 +58,68 @@ class SegmentationTask:
         return {"classes": jnp.argmax(logits, axis=-1).astype(jnp.int32)}
 
     def evaluator(self, output_dir=None, splits=None):
-        return SegmentationEvaluator(self.class_names, self.boundary_tolerance)
+        return SegmentationEvaluator(self.class_names, self.boundary_tolerance,
+                                     None if splits is None else splits.test)
+
+
+def to_original(classes, input_size, content, original):
+    """A predicted class map back at the image's original size, by nearest resizing.
+
+    classes: [h', w'] for an input [h, w] = `input_size` (centred on it when smaller: a
+    valid-padding model); content: (ch, cw), the resized image's size at the input's top-left
+    (the rest is padding); original: (H, W). Returns (classes [H', W'], (rows, cols) slices of
+    the original image they cover): the whole image, or for a valid-padding model the window its
+    output reaches (the border it never predicts is left out, as `match_labels` does).
+    """
+    (h, w), (ph, pw) = input_size, classes.shape
+    top, left = (h - ph) // 2, (w - pw) // 2
+    frame = np.full((h, w), -1, np.int32)
+    frame[top:top + ph, left:left + pw] = classes
+    full = resize_nearest(frame[:content[0], :content[1]], tuple(original), 0)
+    rows, cols = np.flatnonzero((full >= 0).any(1)), np.flatnonzero((full >= 0).any(0))
+    if not len(rows) or not len(cols):
+        raise ValueError(f"segmentation prediction {classes.shape} for the input {input_size}: "
+                         f"expected it to reach the image content {tuple(content)}, got none")
+    window = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    return full[window], window
 
 
 class SegmentationEvaluator:
     """Confusion matrix and boundary counts summed over the test split: mIoU, per-class IoU,
     pixel accuracy and the boundary F-score (within `tolerance` pixels; ignore-label pixels
-    count as a label there)."""
+    count as a label there).
 
-    def __init__(self, class_names, tolerance: int):
-        self.class_names, self.tolerance = tuple(class_names), tolerance
+    With `source` (the test split, read at `batch['example_index']`), each prediction is mapped
+    back to the image's original size (`to_original`, using `batch['image_size']`) and scored
+    against the source's own `segmentation` mask there, as the FCN and torchvision references
+    score. Without it, predictions are scored against the batch's (transformed) labels.
+    """
+
+    def __init__(self, class_names, tolerance: int, source=None):
+        self.class_names, self.tolerance, self.source = tuple(class_names), tolerance, source
         n = len(self.class_names)
         self.confusion = np.zeros((n, n), np.int64)
         self.boundary = np.zeros(4, np.int64)
 
     def update(self, predictions, batch):
         classes = np.asarray(predictions["classes"])
-        labels = np.asarray(match_labels(classes[..., None], batch["segmentation"]))
-        self.confusion += np.asarray(confusion_matrix(labels, classes, len(self.class_names)))
+        if self.source is None:
+            self._add(np.asarray(match_labels(classes[..., None], batch["segmentation"])),
+                      classes)
+            return
+        missing = {"example_index", "image_size"} - set(batch)
+        if missing:
+            raise ValueError(f"segmentation evaluation batch: expected fields {sorted(missing)} "
+                             f"(from the pipeline's eval_batches), got {sorted(batch)}")
+        input_size = np.asarray(batch["segmentation"]).shape[1:3]
+        for i, index in enumerate(np.asarray(batch["example_index"])):
+            truth = np.asarray(self.source[int(index)]["segmentation"])
+            predicted, window = to_original(classes[i], input_size, batch["image_size"][i],
+                                            truth.shape)
+            self._add(truth[window], predicted)
+
+    def _add(self, labels, classes):
+        self.confusion += host_confusion_matrix(labels, classes, len(self.class_names))
         self.boundary += boundary_counts(labels, classes, self.tolerance)
 
     def result(self):

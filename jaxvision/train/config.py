@@ -12,17 +12,19 @@ NONFINITE = ("stop", "skip")
 def data_config() -> ml_collections.ConfigDict:
     """`config.data`: generic input settings, transforms, and per-dataset builder settings.
 
-    Generic: image_size (the size shapes / folder / pets images are stored at, and the ImageNet
-    crop size), data_dir (TFDS folder; `~` is expanded), skip_bad_images (folder / COCO: leave
-    out and count unreadable images instead of failing), max_boxes (box fields are padded or
-    truncated to it; the truncated count in `num_dropped_boxes`).
+    Generic: image_size (the size shapes / pets images are stored at, the square every image is
+    resized to when resize and crop are 'none', and the ImageNet crop size), data_dir (TFDS
+    folder; `~` is expanded), skip_bad_images (folder / COCO / imagefolder: leave out and count
+    unreadable images instead of failing), max_boxes (box fields are padded or truncated to
+    it; the truncated count in `num_dropped_boxes`).
 
     Transforms (jaxvision.data.pipeline.ExampleTransform; the eval transform is derived from the
     train one with every random step off): random_flip; random_crop_padding (> 0: pad and random
     crop back, classification); crop ('none' | 'random_resized': ImageNet RandomResizedCrop to
     image_size, eval resize to image_size / 0.875 + centre crop); photometric_distort, zoom_out
     (canvas up to zoom_out_max times the image), min_iou_crop (SSD's augmentations); resize
-    ('none' | 'fixed': fixed_size x fixed_size (SSD 300, YOLO 416) | 'min_max': torchvision
+    ('none': image_size x image_size unless crop is set, a no-op for shapes | 'fixed':
+    fixed_size x fixed_size (SSD 300, YOLO 416) | 'min_max': torchvision
     GeneralizedRCNNTransform's rule with min_size / max_size, padded to a static square of side
     pad_size, or ceil(max_size / size_divisible) * size_divisible when pad_size is 0); pad_size
     > 0 also pads 'none' / 'fixed' images (bottom/right) to that square.

@@ -157,8 +157,10 @@ def test_builder_settings_are_per_dataset_and_checked(tmp_path):
 def test_transform_refuses_box_incompatible_crops():
     with pytest.raises(ValueError, match=r"data.random_crop_padding: expected 0 for box fields"):
         pipeline.ExampleTransform(("image", "boxes"), random_crop_padding=2)
-    with pytest.raises(ValueError, match=r"data.crop: expected 'none' for box fields"):
-        pipeline.ExampleTransform(("image", "masks"), crop="random_resized")
+    for fields in (("image", "masks"), ("image", "segmentation")):  # the crops move the image
+        with pytest.raises(ValueError, match=r"data.crop: expected 'none' for box and "
+                                             r"segmentation fields .*got 'random_resized'"):
+            pipeline.ExampleTransform(fields, crop="random_resized")
 
 
 @pytest.mark.parametrize("recipe, size", [("flip", 128), ("rcnn", 128), ("ssd", 96)])
