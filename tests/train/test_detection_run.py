@@ -11,6 +11,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from configs.detection_shapes import detection_shapes
+from jaxvision import models
 from jaxvision.data import load_splits
 from jaxvision.train import loop, train_and_evaluate
 from jaxvision.train.config import base_config
@@ -36,6 +37,8 @@ def runs(tmp_path_factory, data_dir):
     patch = pytest.MonkeyPatch()
     patch.setattr(loop, "get_model", lambda name, num_classes, **kw: TinyDetector(
         num_classes, masks=masks))
+    known = models.list_models()
+    patch.setattr(models, "list_models", lambda: [*known, "tiny_detector"])  # validate_config
     out = {}
     try:
         for name, parallel, masks in (("jit", "jit", False), ("pmap", "pmap", False),
