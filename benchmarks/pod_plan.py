@@ -1,6 +1,7 @@
 """The pod plan: what each reference recipe's full-size train step costs, from XLA's analysis.
 
     python -m benchmarks.pod_plan [recipes...] [--devices 8] [--mfu 0.4] [--json] [--no-compile]
+    python -m benchmarks.pod_plan [recipes...] --topology v5e:2x4    # needs `pip install libtpu`
 
 A recipe is a config file (`configs/imagenet/resnet50.py`, with `:variant` if it takes one) or
 its dotted module (`configs.imagenet.resnet50`); by default every file under
@@ -8,22 +9,26 @@ configs/{coco,voc,imagenet,isbi}/. Its train step is built as the trainer builds
 model, optimiser, `make_train_step`, the 'jit' mesh wrapper) for the recipe's global batch
 split over `--devices` virtual CPU devices (fewer when the batch does not divide: their
 greatest common divisor), from abstract inputs only (`jax.eval_shape`, `ShapeDtypeStruct`: no
-parameter is allocated), traced as on an accelerator (see `accelerator_forms`). The input
-shapes are those of the recipe's own transforms applied to a blank `data.image_size` square
-image. Reported per recipe:
+parameter is allocated), traced as on an accelerator (`accelerator_forms`). Input shapes are
+those of the recipe's own transforms applied to a blank `data.image_size` square image.
+`--topology` compiles for the chips of a TPU slice instead, without a TPU (libtpu's deviceless
+ahead-of-time compiler; minutes per recipe on 2 cores). Reported per recipe:
 
 - params: trainable parameters.
-- flops_per_image: XLA's cost analysis (HloCostAnalysis) of the lowered train step divided by
-  the global batch. It counts 2 FLOPs per multiply-add of a convolution or dot, only for the
-  kernel taps that land inside the input (none on zero padding), over the forward pass, the
-  weight gradients and every input gradient but the image's, plus 1 FLOP per output element
-  of each elementwise op and reduction (BatchNorm, activations, loss, optimiser update).
-  `flops_per_image_predict`: the same for the eval-mode predict function. `flops_per_image_cpu`:
-  the XLA:CPU-optimised per-device program's count (its rewrites differ by a few %).
-- bytes_per_device: XLA:CPU's buffer assignment for one device's program (`memory_analysis`):
-  arguments + outputs - aliased (the donated state) + temporaries. An estimate for an
-  accelerator: TPU layouts pad the minor dimensions of some buffers, GPU libraries add
-  workspace.
+- flops_per_image: XLA's cost analysis (HloCostAnalysis) of the lowered, not yet optimised
+  train step, divided by the global batch. It counts 2 FLOPs per multiply-add of a convolution
+  or dot, only for kernel taps that land inside the input (none on zero padding), over the
+  forward pass, the weight gradients and every input gradient but the image's, plus 1 FLOP per
+  output element of each elementwise op and reduction (BatchNorm, activations, loss, optimiser
+  update). `flops_per_image_predict`: the same for the eval-mode predict function.
+  `flops_per_image_compiled`: the compiled per-device program's count; XLA:CPU rewrites
+  grouped (depthwise) convolutions into dense ones, so there it is ~10x EfficientNet's real
+  count. With `--topology` the compiled TPU program's count is the one reported.
+- bytes_per_device: the compiler's buffer assignment for one device's program
+  (`memory_analysis`): arguments + outputs - aliased (the donated state) + temporaries.
+  XLA:CPU computes bfloat16 convolutions in float32 and densifies grouped ones, so for bfloat16
+  or depthwise models its temporaries overstate an accelerator's several times; `--topology`
+  gives the TPU compiler's own figure.
 - fits_16g / fits_32g / fits_80g: bytes_per_device <= 16 / 32 / 80 GiB (a runtime keeps some
   of a chip's memory for itself).
 - step_s / run_h per chip: one chip doing the whole global batch at `--mfu` of its dense peak,
@@ -32,7 +37,8 @@ image. Reported per recipe:
   matmuls as TF32 on an H100 (half the rate) and as one bfloat16 pass on a TPU (the default
   precision).
 - lowers_tpu / lowers_cuda: `jax.export` of the train step and of the predict function for
-  that platform succeeds (no CPU-only operation, host callback or custom call leaks in).
+  that platform succeeds (no CPU-only operation, host callback or custom call leaks in);
+  `lower_errors` says why not.
 """
 
 from __future__ import annotations
@@ -141,8 +147,9 @@ def _abstract(tree, batch: int | None, sharding):
 
 
 def build(config, devices: list, classes: int):
-    """The trainer's pieces for `config` on `devices`: (parallel, model, task, train step fn,
-    predict fn, abstract (state, train batch, key), abstract (eval variables, eval batch))."""
+    """The trainer's jitted train step and predict function for `config` on `devices`, with
+    their abstract arguments: (step, predict, (state, train batch, key), (eval variables, eval
+    batch)); batches sharded over `devices`, the state replicated."""
     parallel = JitMesh(devices)
     task = get_task(config.task, tuple(f"class{i}" for i in range(classes)),
                     **config.task_kwargs)
@@ -163,14 +170,15 @@ def build(config, devices: list, classes: int):
     init_batch = {k: v for k, v in eval_one.items() if k not in ("example_valid",
                                                                   "example_index")}
     with accelerator_forms():
-        state = jax.eval_shape(init, jax.random.key(0), init_batch)
+        state = jax.eval_shape(init, jax.eval_shape(jax.random.key, 0), init_batch)
     state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
                                                         sharding=parallel.replicated), state)
     n = len(devices)
     train_batch = _abstract(train_one, config.train.batch_size, parallel.batch_sharding)
     eval_batch = _abstract(eval_one, -(-config.train.eval_batch_size // n) * n,
                            parallel.batch_sharding)
-    key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=parallel.replicated)
+    key = jax.ShapeDtypeStruct((), jax.eval_shape(jax.random.key, 0).dtype,
+                               sharding=parallel.replicated)
     step = parallel.jit_step(make_train_step(
         model, task, tx, axis_name=parallel.axis_name,
         grad_accum_steps=config.train.grad_accum_steps, ema_decay=config.ema_decay))
@@ -293,7 +301,7 @@ def table(rows: list[dict]) -> str:
         if "error" in r:
             lines.append(f"| {r['recipe']} | failed: {r['error']} |")
             continue
-        times = " | ".join(f"{r['step_s'][c]:.3f} / {r['run_h'][c]:.1f}" if "step_s" in r
+        times = " | ".join(f"{r['step_s'][c]:.3g} / {r['run_h'][c]:.3g}" if "step_s" in r
                            else "-" for c in CHIPS)
         fit = "/".join(_yes(r.get(f"fits_{g}g")) for g in FITS)
         classes = " (classes assumed)" if r["classes_assumed"] else ""
