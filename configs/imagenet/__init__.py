@@ -9,6 +9,10 @@ the default root is `~/imagenet`) or `imagenet2012` (the TFDS copy, `pip install
 Steps count images: `epochs * 1,281,167 // batch` (torchvision's loader also runs the last
 partial batch of each epoch, 5005 steps per epoch at 256 where this gives 5004.56; its
 per-epoch learning-rate steps therefore fall up to ~14 steps later than here).
+
+These recipes train from scratch. Their checkpoints, or torchvision's published weights
+converted with `python -m jaxvision.weights.torchvision --model resnet50 --in resnet50.pth
+--out ckpt/resnet50`, are what the detection recipes' `config.init_from` starts from.
 """
 
 from jaxvision.train.config import base_config
