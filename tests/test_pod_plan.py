@@ -11,6 +11,7 @@ per element of each elementwise op, about 1% of a ResNet-50 or VGG-16 step.
 
 import json
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -161,7 +162,8 @@ def test_recipes_are_found_and_named():
     assert pod_plan.num_classes("isbi:/data") == (pod_plan.DEFAULT_CLASSES, True)
 
 
-def test_cli_json_row(capsys):
+def test_cli_json_row(capsys, monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # main() rewrites it
     pod_plan.main(["configs/imagenet/alexnet.py", "--devices", "2", "--json"])
     row = json.loads(capsys.readouterr().out)
     assert {"recipe", "params", "per_device_batch", "flops_per_image", "bytes_per_device",
