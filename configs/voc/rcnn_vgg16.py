@@ -18,8 +18,9 @@ worker processes and caches it. The ImageNet convs, fc6 and fc7 initialise the C
 SVMs and regressor start fresh.
 
 Sized for one GPU (global batch 2 images). Fine-tuning follows the VGG-16 solver of the authors'
-release (rbgirshick/rcnn, finetuning/vgg16/: lr 1e-3, x0.1 every 20,000 iterations, 100,000
-iterations, momentum 0.9, weight decay 5e-4, 224 x 224 warps with 16 px of context, mirrored;
+release (rbgirshick/rcnn, finetuning/vgg16/: lr 1e-3, x0.1 every 20,000 iterations, i.e. at
+steps 20,000, 40,000, 60,000 and 80,000 of 100,000, momentum 0.9, weight decay 5e-4, 224 x 224
+warps with 16 px of context, mirrored;
 its window batch is 24 regions, 25% foreground at IoU >= 0.5; the paper's AlexNet batch was
 128): here 2 images x 12 sampled proposals (+ their ground truth) go through the CNN a step,
 24 of them in the fine-tuning loss, all in the SVM and regressor losses; images keep their size
