@@ -5,7 +5,8 @@ Detection backbones (`build_backbone`) are `__call__(images [B, H, W, 3], train)
 features)` with `features` a dict of NHWC maps, plus a `BackboneSpec` saying which maps feed
 the RPN and the RoI heads:
 
-- `vgg16`: `conv5` = VGG-16's conv5_3 + ReLU (before pool5), [B, H/16, W/16, 512] (Ren et al.).
+- `vgg16`: `conv5` = VGG-16's conv5_3 + ReLU (before pool5), [B, H/16, W/16, 512] (Ren et al.;
+  `trainable_layers=3` freezes conv1 and conv2, the papers' "fine-tune conv3_1 and up").
 - `resnet{18,34,50,101,152}_fpn`: ResNet body (torchvision's detection backbone: BatchNorm
   frozen to its running statistics, and conv1 + layer1 frozen with the default
   `trainable_layers=3`), then an FPN (Lin et al.) with LastLevelMaxPool: `p2`..`p5` at strides
@@ -15,6 +16,7 @@ the RPN and the RoI heads:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +83,15 @@ def _frozen(path: tuple[str, ...], trainable_layers: int, frozen_bn: bool) -> bo
     return stage not in trainable
 
 
+def vgg_frozen(layer: str, trainable_layers: int) -> bool:
+    """Whether VGG layer `layer` (conv{b}_{i}) is frozen when only the last `trainable_layers`
+    of its 5 conv blocks train (torchvision's SSD `_vgg_extractor` rule); other layers train."""
+    if not 0 <= trainable_layers <= 5:
+        raise ValueError(f"trainable_layers: expected 0..5, got {trainable_layers}")
+    block = re.fullmatch(r"conv(\d)_\d", layer)
+    return block is not None and int(block.group(1)) <= 5 - trainable_layers
+
+
 def trainable_mask(params, trainable_layers: int = 3, frozen_bn: bool = True):
     """Which leaves of a detector's `params` train (True) under a `ResNetFPN` backbone's
     freezing rule, as torchvision's requires_grad: for `optax.masked` / weight decay, since
@@ -142,7 +153,8 @@ class ResNetFPN(nn.Module):
     `frozen_bn`: BatchNorm always uses its running statistics and its scale/bias get no gradient
     (torchvision's FrozenBatchNorm2d); `trainable_layers` (0..5, torchvision's
     trainable_backbone_layers) of layer4, layer3, layer2, layer1, conv1 get gradients, the rest
-    are frozen by `stop_gradient` (an optimiser with weight decay should also mask them).
+    are frozen by `stop_gradient`, and the trainer leaves them out of the update (weight decay
+    included) through the detector's `trainable_mask`.
     With `frozen_bn=False` BatchNorm trains (pass mutable=['batch_stats']).
     """
 
@@ -151,6 +163,10 @@ class ResNetFPN(nn.Module):
     trainable_layers: int = 3
     frozen_bn: bool = True
     dtype: Any = jnp.float32
+
+    def frozen(self, path: tuple[str, ...]) -> bool:
+        """Whether the parameter at `path` (inside this backbone's params) gets no update."""
+        return path[0] == "body" and _frozen(path[1:], self.trainable_layers, self.frozen_bn)
 
     @nn.compact
     def __call__(self, x, train: bool):
@@ -170,7 +186,7 @@ class ResNetFPN(nn.Module):
                     for p, v in flat.items()}
             return traverse_util.unflatten_dict(flat)
 
-        body = nn.map_variables(ResNet, "params", trans_in_fn=stop, init=True, mutable=True)(
+        body = nn.map_variables(ResNet, "params", trans_in_fn=stop, init=self.is_initializing(), mutable=True)(
             block=block, stage_sizes=sizes, num_classes=None, dtype=self.dtype, arch=name,
             name="body")
         _, f = body(x, train=train and not self.frozen_bn)
@@ -193,16 +209,25 @@ class VGGConv5(nn.Module):
     a 600x800 image gives a 38x50 map (floor mode: 37x50). `widths` narrows the five blocks
     (512 channels at conv5 by default). Conv names are VGG's (`conv{b}_{i}`), so ImageNet
     VGG-16 weights import by name (`from_torchvision('vgg16', ...)['params']` without fc).
+    `trainable_layers` (0..5): only the last k conv blocks get gradients (`vgg_frozen`).
     """
 
     widths: tuple[int, ...] = WIDTHS
     ceil_mode: bool = True
+    trainable_layers: int = 5
     dtype: Any = jnp.float32
+
+    def frozen(self, path: tuple[str, ...]) -> bool:
+        """Whether the parameter at `path` (inside this backbone's params) gets no update."""
+        return vgg_frozen(path[0], self.trainable_layers)
 
     @nn.compact
     def __call__(self, x, train: bool):
         if len(self.widths) != 5 or min(self.widths) < 1:
             raise ValueError(f"widths: expected 5 positive block widths, got {self.widths}")
+        frozen_blocks = 5 - self.trainable_layers
+        if not 0 <= frozen_blocks <= 5:
+            raise ValueError(f"trainable_layers: expected 0..5, got {self.trainable_layers}")
         x = jnp.asarray(x, self.dtype)
         convs = vgg_lib.CONFIGS[16]
         for b in range(5):
@@ -214,14 +239,17 @@ class VGGConv5(nn.Module):
                             kernel_init=vgg_lib._conv_init, dtype=self.dtype,
                             name=f"conv{b + 1}_{i + 1}")(x)
                 x = nn.relu(x)
+            if b + 1 == frozen_blocks:  # no gradient reaches the frozen blocks
+                x = jax.lax.stop_gradient(x)
         return None, {"conv5": x}
 
 
 def build_backbone(name: str, **kwargs) -> tuple[nn.Module, BackboneSpec]:
     """The backbone module and its `BackboneSpec` for `name`.
 
-    name: 'vgg16' (kwargs: widths) or 'resnet{18,34,50,101,152}_fpn' (kwargs: out_channels=256,
-    trainable_layers=3, frozen_bn=True); dtype for both.
+    name: 'vgg16' (kwargs: widths, trainable_layers=5) or 'resnet{18,34,50,101,152}_fpn' (kwargs:
+    out_channels=256, trainable_layers=3, frozen_bn=True); dtype for both. Each module's
+    `frozen(path)` says which of its parameters the optimiser must leave unchanged.
     """
     if name == "vgg16":
         module = VGGConv5(**kwargs)

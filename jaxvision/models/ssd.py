@@ -23,9 +23,11 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax import traverse_util
 
 from jaxvision.layers import check_images
 from jaxvision.losses.ssd import SSD_BOX_WEIGHTS, ssd_loss
+from jaxvision.models.backbones import vgg_frozen
 from jaxvision.models.detection.inputs import check_targets
 from jaxvision.ops.anchors import ssd_default_boxes
 from jaxvision.ops.boxes import clip_boxes, decode_boxes
@@ -72,14 +74,23 @@ class SSD300(nn.Module):
     iou_thresh: float = 0.5
     positive_fraction: float = 0.25
     width: float = 1.0
+    scales: tuple[float, ...] = SCALES
+    trainable_layers: int = 5
     dtype: Any = jnp.float32
     axis_name: str | None = None  # no BatchNorm: accepted for the trainer's uniform call
+
+    def trainable_mask(self, params):
+        """`params`' tree of bools: False for the VGG conv blocks `trainable_layers` freezes
+        (torchvision's `requires_grad=False`), which the optimiser then leaves unchanged."""
+        flat = traverse_util.flatten_dict(params)
+        return traverse_util.unflatten_dict(
+            {p: not vgg_frozen(p[0], self.trainable_layers) for p in flat})
 
     def default_boxes(self, image_size, feature_sizes=None):
         """Default boxes [A, 4] xyxy pixels for an (H, W) input (8,732 at 300x300)."""
         if feature_sizes is None:
             feature_sizes = feature_map_sizes(image_size)
-        return ssd_default_boxes(feature_sizes, image_size, ASPECT_RATIOS, scales=SCALES,
+        return ssd_default_boxes(feature_sizes, image_size, ASPECT_RATIOS, scales=self.scales,
                                  steps=STEPS, clip=True)
 
     def _channels(self, c: int) -> int:
@@ -89,6 +100,8 @@ class SSD300(nn.Module):
         """The six head inputs, [B, h_k, w_k, C_k] with C = 512, 1024, 512, 256, 256, 256
         (times `width`)."""
         d, c = self.dtype, self._channels
+        vgg_frozen("conv1_1", self.trainable_layers)  # checks the range
+        frozen_blocks = 5 - self.trainable_layers
         x = jnp.asarray(x, d)
         for b, (n, width) in enumerate(zip((2, 2, 3, 3), (64, 128, 256, 512), strict=True)):
             width = c(width)
@@ -97,6 +110,8 @@ class SSD300(nn.Module):
             for i in range(n):
                 x = nn.relu(_conv(width, 3, f"conv{b + 1}_{i + 1}", padding=1, init=_vgg_init,
                                   dtype=d)(x))
+            if b + 1 == frozen_blocks:  # no gradient reaches the frozen blocks
+                x = jax.lax.stop_gradient(x)
         scale = self.param("scale_weight", nn.initializers.constant(20.0), (c(512),),
                            jnp.float32)
         xf = x.astype(jnp.float32)
@@ -106,6 +121,8 @@ class SSD300(nn.Module):
         for i in range(3):
             x = nn.relu(_conv(c(512), 3, f"conv5_{i + 1}", padding=1, init=_vgg_init,
                               dtype=d)(x))
+        if frozen_blocks == 5:
+            x = jax.lax.stop_gradient(x)
         x = nn.max_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)))
         x = nn.relu(_conv(c(1024), 3, "fc6", padding=6, dilation=6, dtype=d)(x))
         x = nn.relu(_conv(c(1024), 1, "fc7", dtype=d)(x))
@@ -209,6 +226,9 @@ def ssd300(**kwargs) -> SSD300:
     """SSD300 with torchvision's defaults: num_classes=91 (incl. background), score_thresh=0.01,
     nms_thresh=0.45, detections_per_img=200, topk_candidates=400, iou_thresh=0.5,
     positive_fraction=0.25 (3:1 hard negatives); width=1.0 scales every conv's channels
-    (rounded, at least 8; torchvision's weights need 1.0), for small CPU runs; dtype.
+    (rounded, at least 8; torchvision's weights need 1.0), for small CPU runs; scales: the
+    default boxes' 7 scales (DefaultBoxGenerator's; COCO's by default, the paper's VOC set is
+    (0.1, 0.2, 0.37, 0.54, 0.71, 0.88, 1.05)); trainable_layers=5 (0..5, torchvision's
+    trainable_backbone_layers: only the last k VGG conv blocks train); dtype.
     Inputs must be at least 268x268 (the last map is then 1x1)."""
     return SSD300(**kwargs)

@@ -83,6 +83,9 @@ def base_config() -> ml_collections.ConfigDict:
         grad_clip_norm=0.0))
     c.seed = 0
     c.init_from = ""  # orbax checkpoint of the weights CLI; used when the workdir has none
+    # 'SRC:DST' entries placing the checkpoint's SRC prefix at the model's DST prefix (e.g.
+    # ':backbone/body', an ImageNet ResNet in a detector); empty: the checkpoint is the model
+    c.init_from_map = ()
     c.dtype = "float32"
     c.parallel = "jit"
     c.ema_decay = 0.0  # > 0: evaluate an exponential moving average of the params
@@ -96,6 +99,7 @@ def validate_config(config) -> None:
     any dataset work)."""
     from jaxvision.models import list_models
     from jaxvision.tasks import TASKS
+    from jaxvision.train.init_from import parse_map
 
     choices = {"model": (config.model, tuple(list_models())), "task": (config.task, TASKS),
                "dtype": (config.dtype, DTYPES), "parallel": (config.parallel, PARALLEL),
@@ -110,6 +114,7 @@ def validate_config(config) -> None:
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"config.{field}: expected a positive integer, got {value!r}")
     validate_data(config.data)
+    parse_map(config.get("init_from_map", ()))
     if not 0.0 <= config.ema_decay < 1.0:
         raise ValueError(f"config.ema_decay: expected 0 <= decay < 1, got {config.ema_decay}")
     validate_optimizer(config.optimizer, config.train.steps)

@@ -8,6 +8,14 @@ is taken when all its shapes match, and kept at its fresh initialisation when th
 checkpoint with another number of classes) or when the checkpoint has no head (`--no-head`). Any
 other missing key, unexpected key or shape difference raises `InitFromMismatchError` listing
 them all.
+
+`config.init_from_map` puts a classification checkpoint into part of a bigger model (torchvision's
+`weights_backbone`): entries 'SRC:DST' move the checkpoint's variables under path prefix SRC
+(empty: all of them) to prefix DST of the model, e.g. ':backbone/body' for an ImageNet ResNet-50
+in a ResNet-50-FPN detector, or 'fc6:roi_heads/box_head/fc6' for VGG-16's fc6 in the Faster R-CNN
+box head. Checkpoint variables under no SRC are ignored; the model's variables under a DST must
+then all come from the checkpoint with their shapes (same error otherwise), the others keep
+their fresh initialisation.
 """
 
 from __future__ import annotations
@@ -37,11 +45,54 @@ def _flat(tree: Mapping) -> dict[str, object]:
     return {"/".join(k): v for k, v in flatten_dict(dict(tree)).items()} if tree else {}
 
 
-def merge_pretrained(variables: Mapping, pretrained: Mapping, *, heads, path: str = "") -> dict:
+def parse_map(mapping) -> list[tuple[str, str]]:
+    """`config.init_from_map` entries 'SRC:DST' -> [(src, dst)] path prefixes without surrounding
+    slashes; ValueError naming the field for an entry that is not one."""
+    pairs = []
+    for entry in mapping:
+        src, sep, dst = entry.partition(":") if isinstance(entry, str) else ("", "", "")
+        if not sep or ":" in dst or not dst.strip("/"):
+            raise ValueError(f"config.init_from_map: expected entries 'SRC:DST' (checkpoint path "
+                             f"prefix, empty for all of it, and the model path prefix it goes "
+                             f"to), got {entry!r}")
+        pairs.append((src.strip("/"), dst.strip("/")))
+    return pairs
+
+
+def _under(key: str, prefix: str) -> bool:
+    return not prefix or key == prefix or key.startswith(prefix + "/")
+
+
+def _moved(pretrained: Mapping, pairs) -> dict:
+    """`pretrained` with each variable under a pair's SRC moved under its DST (first pair that
+    matches); the others dropped."""
+    out = {}
+    for collection in COLLECTIONS:
+        moved = {}
+        for key, value in _flat(pretrained.get(collection, {})).items():
+            for src, dst in pairs:
+                if _under(key, src):
+                    moved[dst + key[len(src):] if src else f"{dst}/{key}"] = value
+                    break
+        if moved:
+            out[collection] = unflatten_dict({tuple(k.split("/")): v for k, v in moved.items()})
+    return out
+
+
+def merge_pretrained(variables: Mapping, pretrained: Mapping, *, heads, path: str = "",
+                     mapping=()) -> dict:
     """`variables` (the model's fresh `{'params', 'batch_stats'?}`) with leaves replaced by those
-    of `pretrained` by the rule in the module docstring; `heads`: the model's `head_names`.
+    of `pretrained` by the rule in the module docstring; `heads`: the model's `head_names`;
+    `mapping`: `config.init_from_map` (empty: the checkpoint is the whole model).
     Leaves keep the fresh leaf's dtype.
     Works on arrays or abstract values (`jax.ShapeDtypeStruct`); returns a new dict."""
+    pairs = parse_map(mapping)
+    if pairs:
+        pretrained = _moved(pretrained, pairs)
+        if not pretrained:
+            raise InitFromMismatchError(path, heads, [f"any variable under {src!r} (config."
+                                                      f"init_from_map)" for src, _ in pairs],
+                                        [], [])
     out = dict(variables)
     missing, unexpected, shapes = [], [], []
     heads_kept: set[str] = set()
@@ -52,6 +103,8 @@ def merge_pretrained(variables: Mapping, pretrained: Mapping, *, heads, path: st
         unexpected += [f"{collection}/{k}" for k in sorted(set(given) - set(fresh))]
         for key, leaf in fresh.items():
             head = key.split("/")[0] in heads
+            if pairs and not any(_under(key, dst) for _, dst in pairs):
+                continue  # outside the mapped parts: keeps its initialisation
             if key not in given:
                 (heads_kept.add(key.split("/")[0]) if head else
                  missing.append(f"{collection}/{key}"))
@@ -69,7 +122,7 @@ def merge_pretrained(variables: Mapping, pretrained: Mapping, *, heads, path: st
             continue
         tree = {}
         for key, leaf in fresh.items():
-            take = key.split("/")[0] not in heads_kept
+            take = key in given and key.split("/")[0] not in heads_kept
             value = given[key] if take else leaf
             tree[tuple(key.split("/"))] = value.astype(leaf.dtype) if take else value
         out[collection] = unflatten_dict(tree)

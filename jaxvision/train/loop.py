@@ -104,7 +104,8 @@ class Trainer:
         self.train_iter = iter(train_dataset(self.splits.train, self.transform,
                                              global_batch=config.train.batch_size,
                                              seed=config.seed)) if self.with_data else None
-        self.tx = build_optimizer(config.optimizer, config.train.steps)
+        self.tx = build_optimizer(config.optimizer, config.train.steps,
+                                  trainable=getattr(self.model, "trainable_mask", None))
         self.step_fn = self.parallel.jit_step(make_train_step(
             self.model, self.task, self.tx, axis_name=self.parallel.axis_name,
             grad_accum_steps=config.train.grad_accum_steps, ema_decay=config.ema_decay))
@@ -126,7 +127,8 @@ class Trainer:
             variables = self.task.init(self.model.clone(axis_name=None), rng, batch)
             if pretrained is not None:  # config.init_from (see jaxvision.train.init_from)
                 variables = merge_pretrained(variables, pretrained, path=self.config.init_from,
-                                             heads=getattr(self.model, "head_names", ()))
+                                             heads=getattr(self.model, "head_names", ()),
+                                             mapping=self.config.get("init_from_map", ()))
             return create_train_state(variables, self.tx, ema=self.config.ema_decay > 0)
 
         if self.checkpoints.latest_step is not None:

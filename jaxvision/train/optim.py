@@ -10,6 +10,7 @@ lr * (step / warmup_steps) ** 4).
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -47,11 +48,12 @@ def build_schedule(opt_cfg, total_steps: int) -> optax.Schedule:
     return optax.join_schedules([warmup, _after_warmup(opt_cfg, total_steps)], [warm])
 
 
-def build_optimizer(opt_cfg, total_steps: int) -> optax.GradientTransformation:
+def build_optimizer(opt_cfg, total_steps: int, trainable=None) -> optax.GradientTransformation:
     """SGD with momentum (weight decay added to the gradient), AdamW, or RMSProp with momentum
     (TensorFlow 1's form, as EfficientNet: decay `rms_decay`, mean square starting at 1, `eps`
     inside the root, weight decay added to the gradient); optional global-norm gradient
-    clipping."""
+    clipping. `trainable`: params -> tree of bools (a model's `trainable_mask`); the update of
+    every False leaf is zero, weight decay and momentum included (`freeze`)."""
     schedule = build_schedule(opt_cfg, total_steps)
     decay = optax.add_decayed_weights(opt_cfg.weight_decay)
     if opt_cfg.name == "sgd":
@@ -65,4 +67,16 @@ def build_optimizer(opt_cfg, total_steps: int) -> optax.GradientTransformation:
         tx = optax.adamw(schedule, weight_decay=opt_cfg.weight_decay)
     if opt_cfg.grad_clip_norm:
         tx = optax.chain(optax.clip_by_global_norm(opt_cfg.grad_clip_norm), tx)
-    return tx
+    return tx if trainable is None else freeze(tx, trainable)
+
+
+def freeze(tx: optax.GradientTransformation, trainable) -> optax.GradientTransformation:
+    """`tx` with a zero update for the leaves where `trainable(params)` is False (torchvision
+    leaves `requires_grad=False` parameters out of its optimiser). The state is `tx`'s own, so
+    checkpoints do not change shape."""
+    def update(updates, state, params=None):
+        updates, state = tx.update(updates, state, params)
+        mask = trainable(params)
+        return jax.tree.map(lambda u, m: u if m else jnp.zeros_like(u), updates, mask), state
+
+    return optax.GradientTransformation(tx.init, update)

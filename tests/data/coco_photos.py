@@ -72,11 +72,13 @@ def _instances(rng, height: int, width: int, count: int, first_id: int, image_id
     return anns
 
 
-def write_coco_photos(root: str, seed: int = 0, degenerate: bool = False) -> dict[str, dict]:
+def write_coco_photos(root: str, seed: int = 0, degenerate: bool = False,
+                      scale: int = 1) -> dict[str, dict]:
     """Writes `<root>/images/*` and `<root>/annotations/instances_{train,val}.json`; returns
     {'train': json, 'val': json}. Val: rocket 6 instances + a crowd region (more than 4),
     chelsea 2, coins 3, camera none. `degenerate`: one more train annotation (id 99) whose
-    polygon has 2 points (its box is fine)."""
+    polygon has 2 points (its box is fine). `scale`: every image `scale` times larger (8: COCO's
+    sizes, 512-1440 px a side), its instances drawn at that size."""
     rng = np.random.default_rng(seed)
     os.makedirs(os.path.join(root, "images"), exist_ok=True)
     os.makedirs(os.path.join(root, "annotations"), exist_ok=True)
@@ -86,6 +88,7 @@ def write_coco_photos(root: str, seed: int = 0, degenerate: bool = False) -> dic
     for split, files, first_image in (("train", TRAIN, 3), ("val", VAL, 42)):
         images, annotations = [], []
         for k, (name, (photo, (h, w), mode)) in enumerate(files.items()):
+            h, w = h * scale, w * scale
             _save(os.path.join(root, "images", name), photo, (h, w), mode)
             image_id = first_image + 7 * k
             images.append({"id": image_id, "file_name": name, "height": h, "width": w})

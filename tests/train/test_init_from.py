@@ -1,6 +1,7 @@
 """`config.init_from`: the weights CLI's checkpoint becomes the initial params of a run."""
 
 import os
+import re
 
 import chex
 import jax
@@ -10,6 +11,7 @@ import pytest
 from configs import resnet18 as resnet18_config
 from jaxvision.models import get_model
 from jaxvision.train import loop
+from jaxvision.train.config import validate_config
 from jaxvision.train.init_from import InitFromMismatchError, merge_pretrained
 from jaxvision.weights import torchvision as tv_weights
 
@@ -99,3 +101,70 @@ def test_init_from_a_wrong_model_names_the_mismatch(tmp_path, data_dir):
     with pytest.raises(InitFromMismatchError, match=r"params/conv1/kernel: expected "
                                                     r"\(7, 7, 3, 64\), got \(3, 3, 3, 8\)"):
         loop.Trainer(config, str(tmp_path / "work")).initial_state()
+
+
+def test_init_from_map_places_imagenet_resnet50_as_torchvision_does():
+    # torchvision's weights_backbone: the ImageNet ResNet-50 state dict loaded into the
+    # detector's backbone.body; ours: the weights CLI's checkpoint placed by ':backbone/body'
+    torch = pytest.importorskip("torch")
+    import tests.conftest  # noqa: F401
+    import torchvision
+
+    torch.manual_seed(0)
+    resnet = torchvision.models.resnet50(weights=None).state_dict()
+    detector = torchvision.models.detection.fasterrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, num_classes=5)
+    detector.backbone.body.load_state_dict(resnet, strict=False)  # fc is not in the body
+    want = tv_weights.from_torchvision("fasterrcnn_resnet50_fpn", detector.state_dict())
+    given = tv_weights.from_torchvision("resnet50", resnet, head=False)
+    fresh = jax.tree.map(np.asarray, want)  # any leaf outside the body: kept as it is
+    fresh["params"]["backbone"]["body"] = jax.tree.map(np.zeros_like,
+                                                       fresh["params"]["backbone"]["body"])
+    out = merge_pretrained(fresh, given, heads=(), mapping=(":backbone/body",))
+    chex.assert_trees_all_equal(out, want)
+
+
+def _fresh():
+    return {"params": {"backbone": {"body": {"conv": _tree(kernel=(3, 3, 3, 8))}},
+                       "head": {"fc6": _tree(kernel=(4, 2))}},
+            "batch_stats": {"backbone": {"body": {"bn": _tree(mean=(8,))}}}}
+
+
+def test_init_from_map_moves_prefixes_and_keeps_the_rest():
+    given = {"params": {"conv": {"kernel": np.full((3, 3, 3, 8), 2.0, np.float32)},
+                        "fc6": {"kernel": np.full((4, 2), 3.0, np.float32)},
+                        "fc8": {"kernel": np.zeros((2, 9), np.float32)}},  # under no SRC
+             "batch_stats": {"bn": {"mean": np.full(8, 5.0, np.float32)}}}
+    out = merge_pretrained(_fresh(), given, heads=(),
+                           mapping=("conv:backbone/body/conv", "bn:backbone/body/bn/",
+                                    "/fc6:head/fc6"))
+    assert (out["params"]["backbone"]["body"]["conv"]["kernel"] == 2).all()
+    assert (out["params"]["head"]["fc6"]["kernel"] == 3).all()
+    assert (out["batch_stats"]["backbone"]["body"]["bn"]["mean"] == 5).all()
+    only_conv = merge_pretrained(_fresh(), given, heads=(), mapping=("conv:backbone/body/conv",))
+    assert (only_conv["params"]["head"]["fc6"]["kernel"] == 1).all()  # not mapped: fresh
+    assert (only_conv["batch_stats"]["backbone"]["body"]["bn"]["mean"] == 1).all()
+
+
+@pytest.mark.parametrize("mapping, match", [
+    ((":backbone/bdy",), r"2 unexpected keys \['params/backbone/bdy/conv/kernel'"),
+    # SRC itself is replaced: conv/kernel lands on backbone/body/kernel
+    (("conv:backbone/body",), r"2 missing keys \['params/backbone/body/conv/kernel', "
+                              r"'batch_stats/backbone/body/bn/mean'\], 1 unexpected keys "
+                              r"\['params/backbone/body/kernel'\]"),
+    (("fc7:head/fc7",), r"missing keys \[\"any variable under 'fc7'"),
+])
+def test_init_from_map_mismatches_are_listed(mapping, match):
+    given = {"params": {"conv": {"kernel": np.zeros((3, 3, 3, 8), np.float32)}},
+             "batch_stats": {"bn": {"mean": np.zeros(8, np.float32)}}}
+    with pytest.raises(InitFromMismatchError, match=match):
+        merge_pretrained(_fresh(), given, heads=(), mapping=mapping, path="ckpt")
+
+
+@pytest.mark.parametrize("entry", ["backbone/body", "a:b:c", ":", "conv:/"])
+def test_init_from_map_entries_are_checked_before_any_data(entry, data_dir):
+    config = tiny_classification_config(data_dir)
+    config.init_from_map = (entry,)
+    with pytest.raises(ValueError, match=r"config.init_from_map: expected entries 'SRC:DST'.*"
+                                         + re.escape(repr(entry))):
+        validate_config(config)

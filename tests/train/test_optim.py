@@ -2,6 +2,7 @@
 definitions: torchvision's MultiStepLR after a LinearLR warm-up from 1/1000, Darknet's burn-in
 and steps, EfficientNet's staircase exponential decay, TensorFlow 1's RMSProp."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -82,3 +83,31 @@ def test_bad_schedule_settings_are_named(field, value, match):
 def test_boundaries_at_the_ends_are_accepted():
     for bounds in ((5,), (20,), (5, 20)):  # first step after the warm-up, the last step
         build_schedule(_optimizer(schedule="steps", warmup_steps=4, boundaries=bounds), 20)
+
+
+def test_frozen_leaves_get_no_update_not_even_weight_decay():
+    # torchvision's optimiser holds only requires_grad parameters: a frozen one never moves,
+    # the others follow SGD with momentum and decay added to the gradient (float64 reference)
+    opt = _optimizer(name="sgd", learning_rate=0.5, warmup_steps=0, schedule="constant",
+                     momentum=0.9, weight_decay=0.1)
+    params = {"body": {"stem": jnp.array([1.0, -2.0]), "stage": jnp.array([3.0, 0.5])},
+              "head": jnp.array([0.25])}
+    mask = {"body": {"stem": False, "stage": True}, "head": True}
+    tx = build_optimizer(opt, 10, trainable=lambda p: mask)
+    plain = build_optimizer(opt, 10)
+    state = tx.init(params)
+    assert jax.tree.structure(state) == jax.tree.structure(plain.init(params))  # same checkpoint
+    w = {k: np.asarray(v, np.float64) for k, v in
+         (("stem", params["body"]["stem"]), ("stage", params["body"]["stage"]),
+          ("head", params["head"]))}
+    trace = {k: np.zeros_like(v) for k, v in w.items()}
+    for step in range(2):
+        grads = jax.tree.map(lambda p: jnp.full_like(p, 0.3 * (step + 1)), params)
+        updates, state = tx.update(grads, state, params)
+        params = jax.tree.map(lambda p, u: p + u, params, updates)
+        for k in ("stage", "head"):
+            trace[k] = 0.9 * trace[k] + 0.3 * (step + 1) + 0.1 * w[k]
+            w[k] = w[k] - 0.5 * trace[k]
+    assert (np.asarray(params["body"]["stem"]) == np.array([1.0, -2.0], np.float32)).all()
+    np.testing.assert_allclose(params["body"]["stage"], w["stage"], rtol=1e-6)
+    np.testing.assert_allclose(params["head"], w["head"], rtol=1e-6)

@@ -6,6 +6,7 @@ from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
+from flax import traverse_util
 
 from jaxvision.layers import check_images
 from jaxvision.models.detection.inputs import check_proposals, check_targets
@@ -35,6 +36,15 @@ class GeneralizedRCNN(nn.Module):
     # the trainer's device axis; the detection backbones' BatchNorm is frozen by default, so it
     # is unused there (with frozen_bn=False under pmap, statistics stay per device)
     axis_name: str | None = None
+
+    def trainable_mask(self, params):
+        """`params`' tree of bools: False where the backbone freezes a parameter (its
+        `frozen(path)`), so that the optimiser leaves it unchanged, as torchvision's
+        `requires_grad=False` keeps it out of the optimiser."""
+        frozen = getattr(self.backbone, "frozen", None)
+        flat = traverse_util.flatten_dict(params)
+        return traverse_util.unflatten_dict(
+            {p: not (frozen is not None and p[0] == "backbone" and frozen(p[1:])) for p in flat})
 
     @nn.compact
     def __call__(self, images, train: bool = False, targets=None, image_sizes=None,
