@@ -102,7 +102,7 @@ def test_frozen_leaves_get_no_update_not_even_weight_decay():
           ("head", params["head"]))}
     trace = {k: np.zeros_like(v) for k, v in w.items()}
     for step in range(2):
-        grads = jax.tree.map(lambda p: jnp.full_like(p, 0.3 * (step + 1)), params)
+        grads = jax.tree.map(lambda p, g=0.3 * (step + 1): jnp.full_like(p, g), params)
         updates, state = tx.update(grads, state, params)
         params = jax.tree.map(lambda p, u: p + u, params, updates)
         for k in ("stage", "head"):
