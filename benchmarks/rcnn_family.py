@@ -45,9 +45,9 @@ def _repo_root() -> str:
 
 def config_for(name: str, overrides: dict | None = None):
     """configs/<name>.py's config with `overrides` ({'train.steps': 2, ...}) applied."""
-    from jaxvision.predict import load_config
+    import importlib
 
-    config = load_config(os.path.join(_repo_root(), "configs", f"{name}.py"))
+    config = importlib.import_module(f"configs.{name}").get_config()
     for path, value in (overrides or {}).items():
         *parents, leaf = path.split(".")
         node = config
@@ -82,7 +82,7 @@ def measure(name: str, config, workdir: str, images: int) -> dict:
     from jaxvision.metrics import voc_eval
     from jaxvision.predict import load_run
 
-    trainer, state = load_run(config, workdir)
+    trainer, state = load_run(workdir, config, with_data=True)
     source = trainer.splits.test
     n = min(int(images), len(source))
     if n < 1:
