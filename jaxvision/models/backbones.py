@@ -186,7 +186,10 @@ class ResNetFPN(nn.Module):
                     for p, v in flat.items()}
             return traverse_util.unflatten_dict(flat)
 
-        body = nn.map_variables(ResNet, "params", trans_in_fn=stop, init=self.is_initializing(), mutable=True)(
+        # init only while initialising: with init=True an apply that updates batch_stats finds
+        # no params in the mapped scope (flax 0.12)
+        body = nn.map_variables(ResNet, "params", trans_in_fn=stop,
+                                init=self.is_initializing(), mutable=True)(
             block=block, stage_sizes=sizes, num_classes=None, dtype=self.dtype, arch=name,
             name="body")
         _, f = body(x, train=train and not self.frozen_bn)

@@ -107,7 +107,6 @@ def _count(tree):
 def _torchvision_count(builder, **kwargs):
     """torchvision's parameters and BatchNorm statistics: (learnable, running) element counts
     of the randomly initialised model's state dict."""
-    import tests.conftest  # noqa: F401  (torchvision importable without its compiled ops)
     from torchvision.models import detection
 
     sd = getattr(detection, builder)(weights=None, weights_backbone=None, **kwargs).state_dict()
@@ -130,7 +129,6 @@ def _dense(n_in, n_out):
 
 
 def test_vgg16_conv_count_is_torchvisions():
-    import tests.conftest  # noqa: F401
     import torchvision
 
     features = torchvision.models.vgg16(weights=None).features
@@ -198,7 +196,6 @@ def test_coco_faster_rcnn_recipe_runs_at_full_size(tmp_path):
     2 steps of one 1,344 x 1,344 image on one device, then the evaluation. The frozen stem is
     still torchvision's ResNet-50 after training, a trained stage is not."""
     torch = pytest.importorskip("torch")
-    import tests.conftest  # noqa: F401
     import torchvision
 
     from jaxvision.weights import torchvision as tv_weights

@@ -107,7 +107,6 @@ def test_init_from_map_places_imagenet_resnet50_as_torchvision_does():
     # torchvision's weights_backbone: the ImageNet ResNet-50 state dict loaded into the
     # detector's backbone.body; ours: the weights CLI's checkpoint placed by ':backbone/body'
     torch = pytest.importorskip("torch")
-    import tests.conftest  # noqa: F401
     import torchvision
 
     torch.manual_seed(0)
