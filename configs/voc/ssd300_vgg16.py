@@ -11,7 +11,8 @@ placeholder: pass yours). VOC 2012's file names (2008_000005) never collide with
 
     mkdir VOC0712 && cp -rs /data/VOCdevkit/VOC2007/. VOC0712/
     cp -rs /data/VOCdevkit/VOC2012/Annotations /data/VOCdevkit/VOC2012/JPEGImages VOC0712/
-    cat /data/VOCdevkit/VOC20{07,12}/ImageSets/Main/trainval.txt \\
+    cat /data/VOCdevkit/VOC2007/ImageSets/Main/trainval.txt \\
+        /data/VOCdevkit/VOC2012/ImageSets/Main/trainval.txt \\
         > VOC0712/ImageSets/Main/trainval0712.txt
 
 Commands:

@@ -117,6 +117,8 @@ def _torchvision_count(builder, **kwargs):
     of the randomly initialised model's state dict."""
     from torchvision.models import detection
 
+    import tests.conftest  # noqa: F401  (torchvision importable without its compiled ops)
+
     sd = getattr(detection, builder)(weights=None, weights_backbone=None, **kwargs).state_dict()
     running = ("running_mean", "running_var")
     stats = sum(v.numel() for k, v in sd.items() if k.endswith(running))
@@ -138,6 +140,8 @@ def _dense(n_in, n_out):
 
 def test_vgg16_conv_count_is_torchvisions():
     import torchvision
+
+    import tests.conftest  # noqa: F401
 
     features = torchvision.models.vgg16(weights=None).features
     assert _vgg16_convs() == sum(p.numel() for p in features.parameters()) == 14_714_688
@@ -206,6 +210,7 @@ def test_coco_faster_rcnn_recipe_runs_at_full_size(tmp_path):
     torch = pytest.importorskip("torch")
     import torchvision
 
+    import tests.conftest  # noqa: F401
     from jaxvision.weights import torchvision as tv_weights
 
     torch.manual_seed(0)

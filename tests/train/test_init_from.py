@@ -109,6 +109,8 @@ def test_init_from_map_places_imagenet_resnet50_as_torchvision_does():
     torch = pytest.importorskip("torch")
     import torchvision
 
+    import tests.conftest  # noqa: F401
+
     torch.manual_seed(0)
     resnet = torchvision.models.resnet50(weights=None).state_dict()
     detector = torchvision.models.detection.fasterrcnn_resnet50_fpn(

@@ -102,12 +102,11 @@ def test_frozen_leaves_get_no_update_not_even_weight_decay():
           ("head", params["head"]))}
     trace = {k: np.zeros_like(v) for k, v in w.items()}
     for step in range(2):
-        g = 0.3 * (step + 1)
-        grads = jax.tree.map(lambda p, g=g: jnp.full_like(p, g), params)
+        grads = jax.tree.map(lambda p, g=0.3 * (step + 1): jnp.full_like(p, g), params)
         updates, state = tx.update(grads, state, params)
         params = jax.tree.map(lambda p, u: p + u, params, updates)
         for k in ("stage", "head"):
-            trace[k] = 0.9 * trace[k] + g + 0.1 * w[k]
+            trace[k] = 0.9 * trace[k] + 0.3 * (step + 1) + 0.1 * w[k]
             w[k] = w[k] - 0.5 * trace[k]
     assert (np.asarray(params["body"]["stem"]) == np.array([1.0, -2.0], np.float32)).all()
     np.testing.assert_allclose(params["body"]["stage"], w["stage"], rtol=1e-6)
