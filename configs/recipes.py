@@ -1,13 +1,12 @@
-"""Shared pieces of the reference recipes (configs/coco/, configs/voc/): the training set sizes
-their epochs are counted in, and the `init_from_map` entries that place an ImageNet VGG-16
-checkpoint (`python -m jaxvision.weights.torchvision --model vgg16 ... --no-head`) in a detector.
+"""Shared pieces of the reference recipes (configs/coco/, configs/voc/): the COCO training set
+size torchvision's epochs count (the VOC references count steps), and the `init_from_map`
+entries that place an ImageNet VGG-16 checkpoint (`python -m jaxvision.weights.torchvision
+--model vgg16 ... --no-head`) in a detector.
 """
 
 from __future__ import annotations
 
 COCO_TRAIN_IMAGES = 117_266  # train2017 images with annotations: torchvision's training set
-VOC07_TRAINVAL_IMAGES = 5_011
-VOC0712_TRAINVAL_IMAGES = 16_551  # VOC2007 trainval 5,011 + VOC2012 trainval 11,540
 
 VGG16_CONVS = tuple(f"conv{b}_{i}" for b, n in enumerate((2, 2, 3, 3, 3), start=1)
                     for i in range(1, n + 1))

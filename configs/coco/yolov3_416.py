@@ -16,7 +16,7 @@ From scratch, this schedule is not expected to reach the target.
 
 Sized for a global batch of 64: 8 accelerators x 8 images, or fewer devices with
 `--config.train.grad_accum_steps` (Darknet's cfg splits the 64 into subdivisions=16 chunks of 4
-on one GPU). Schedule: 500,200 steps (about 273 epochs of 117,266 images), counted in steps as
+on one GPU). Schedule: 500,200 steps (about 273 epochs of the 117,266 images), counted in steps as
 Darknet does: lr 1e-3 after a 1,000-step burn-in (lr x (step / 1000)^4), x0.1 at steps 400,000
 and 450,000; SGD momentum 0.9, weight decay 5e-4. The loss is summed over each image and
 averaged over the batch, Darknet's scale (its update divides the summed gradient by the batch).
@@ -31,12 +31,10 @@ Where this differs from the reference:
 - Crowd regions are ordinary targets of the loss; `data.max_boxes` 100 pads the targets.
 """
 
-from configs.recipes import COCO_TRAIN_IMAGES
 from jaxvision.train.config import base_config
 
 BATCH = 64
 STEPS, LR_STEPS, BURN_IN = 500_200, (400_000, 450_000), 1000
-EPOCHS = STEPS * BATCH / COCO_TRAIN_IMAGES  # about 273, for the docstring's arithmetic
 
 
 def get_config():

@@ -19,7 +19,8 @@ SVMs and regressor start fresh.
 
 Sized for one GPU (global batch 2 images). Fine-tuning follows the VGG-16 solver of the authors'
 release (rbgirshick/rcnn, finetuning/vgg16/: lr 1e-3, x0.1 every 20,000 iterations, i.e. at
-steps 20,000, 40,000, 60,000 and 80,000 of 100,000, momentum 0.9, weight decay 5e-4, 224 x 224
+steps 20,000, 40,000, 60,000 and 80,000 of 100,000 (here about 40 epochs of the 5,011 trainval
+images at 2 a step), momentum 0.9, weight decay 5e-4, 224 x 224
 warps with 16 px of context, mirrored;
 its window batch is 24 regions, 25% foreground at IoU >= 0.5; the paper's AlexNet batch was
 128): here 2 images x 12 sampled proposals (+ their ground truth) go through the CNN a step,

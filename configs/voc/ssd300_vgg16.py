@@ -45,13 +45,12 @@ Where this differs from the reference:
   parameter has the same. `data.max_boxes` 64 pads the targets.
 """
 
-from configs.recipes import VOC0712_TRAINVAL_IMAGES, vgg16_map
+from configs.recipes import vgg16_map
 from configs.voc.faster_rcnn_vgg16 import voc_sgd
 from jaxvision.train.config import base_config
 
 BATCH = 32
 STEPS, LR_STEPS = 120_000, (80_000, 100_000)
-EPOCHS = STEPS * BATCH / VOC0712_TRAINVAL_IMAGES  # about 232, for the docstring's arithmetic
 # ssd_pascal.py: min_ratio 20, max_ratio 90 over the 5 maps after conv4_3 (step 17), conv4_3 at 10
 VOC_SCALES = (0.1, 0.2, 0.37, 0.54, 0.71, 0.88, 1.05)
 

@@ -155,7 +155,9 @@ class ResNetFPN(nn.Module):
     trainable_backbone_layers) of layer4, layer3, layer2, layer1, conv1 get gradients, the rest
     are frozen by `stop_gradient`, and the trainer leaves them out of the update (weight decay
     included) through the detector's `trainable_mask`.
-    With `frozen_bn=False` BatchNorm trains (pass mutable=['batch_stats']).
+    With `frozen_bn=False` BatchNorm trains (pass mutable=['batch_stats']). The body's
+    `map_variables` initialises only while the model initialises: with `init=True`, an apply
+    with `batch_stats` mutable (the trainer's) finds no params in the mapped scope (flax 0.12).
     """
 
     depth: int = 50

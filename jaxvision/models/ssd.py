@@ -100,8 +100,9 @@ class SSD300(nn.Module):
         """The six head inputs, [B, h_k, w_k, C_k] with C = 512, 1024, 512, 256, 256, 256
         (times `width`)."""
         d, c = self.dtype, self._channels
-        vgg_frozen("conv1_1", self.trainable_layers)  # checks the range
         frozen_blocks = 5 - self.trainable_layers
+        if not 0 <= frozen_blocks <= 5:
+            raise ValueError(f"trainable_layers: expected 0..5, got {self.trainable_layers}")
         x = jnp.asarray(x, d)
         for b, (n, width) in enumerate(zip((2, 2, 3, 3), (64, 128, 256, 512), strict=True)):
             width = c(width)

@@ -13,6 +13,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+import skimage.data
 
 from jaxvision.data import make_transforms
 from jaxvision.models import get_model
@@ -25,6 +26,7 @@ from tests.models.detection.test_yolo import YOLOV3_COCO_PARAMS
 from tests.train.conftest import REPO, records, saved_state
 
 COCO = 117_266  # train2017 images with annotations (torchvision's training set)
+VOC07, VOC0712 = 5_011, 16_551  # VOC 2007 trainval; + VOC 2012 trainval (11,540)
 
 
 def _epochs(images, batch, epochs, lr_epochs):
@@ -44,6 +46,11 @@ REFERENCE = {
     "voc.rcnn_vgg16": (2, 100_000, (20_000, 40_000, 60_000, 80_000), 1e-3, 5e-4, 0, 500),
     "voc.ssd300_vgg16": (32, 120_000, (80_000, 100_000), 1e-3, 5e-4, 0, 300),
 }
+
+
+# recipes whose reference counts steps -> the training set the docstring's epochs are of
+STEP_RECIPES = {"coco.yolov3_416": COCO, "voc.faster_rcnn_vgg16": VOC07,
+                "voc.fast_rcnn_vgg16": VOC07, "voc.rcnn_vgg16": VOC07, "voc.ssd300_vgg16": VOC0712}
 
 
 def _recipe(name):
@@ -69,6 +76,9 @@ def test_recipe_is_the_references_schedule(name):
     doc = " ".join(module.__doc__.split())
     for number in (steps, *bounds):  # the docstring states the same steps
         assert f"{number:,}" in doc, (name, number)
+    if name in STEP_RECIPES:  # counted in steps: the docstring gives the epochs they make
+        epochs = round(steps * batch / STEP_RECIPES[name])
+        assert f"about {epochs} epochs of the {STEP_RECIPES[name]:,}" in doc, (name, epochs)
     assert "python train.py --config configs/" + name.replace(".", "/") + ".py" in doc
     if name != "coco.yolov3_416":  # Darknet-53 has no importable ImageNet weights (issue 22)
         assert "python -m jaxvision.weights.torchvision --model" in doc
@@ -92,8 +102,6 @@ def _abstract_model(config, num_classes):
                     **config.task_kwargs)
     model = get_model(config.model, num_classes=num_classes, **config.model_kwargs)
     _, eval_transform = make_transforms(config, task.fields)
-    import skimage.data
-
     example = eval_transform(blank_example(config, skimage.data.astronaut()), 0)
     batch = {k: np.asarray(v)[None] for k, v in example.items()}
     return example["image"].shape, jax.eval_shape(
@@ -207,6 +215,9 @@ def test_coco_faster_rcnn_recipe_runs_at_full_size(tmp_path):
 
     torch.manual_seed(0)
     resnet = torchvision.models.resnet50(weights=None).state_dict()
+    for key, value in resnet.items():  # BatchNorm away from its initial 1 / 0 / 0 / 1
+        if value.is_floating_point() and value.ndim == 1 and "fc." not in key:
+            value.copy_(torch.rand_like(value) * 0.5 + 0.75)
     pth, ckpt = str(tmp_path / "resnet50.pth"), str(tmp_path / "resnet50_imagenet")
     torch.save(resnet, pth)
     tv_weights.main(["--model", "resnet50", "--in", pth, "--out", ckpt, "--no-head"])

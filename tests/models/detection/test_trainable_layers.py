@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import skimage.data
 
-import tests.conftest  # noqa: F401  (torchvision importable without its compiled ops)
 from jaxvision.models import get_model
 from jaxvision.models.backbones import trainable_mask
 from jaxvision.tasks import get_task
