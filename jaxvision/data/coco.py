@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from jaxvision.data.images import BadImageError, check_listed_size, read_bytes, read_rgb
+from jaxvision.data.images import BadImageError, check_listed_size, read_bytes
 from jaxvision.data.local_builder import LocalPreparation
 
 SPLITS = {"train": "train", "test": "val"}
@@ -242,26 +242,6 @@ class CocoFolder(LocalPreparation, tfds.core.GeneratorBasedBuilder):
                 continue
             yield int(record["image"]["id"]), example
         self.info.metadata["skipped_images"][split] = skipped
-
-
-class CocoSource:
-    """Random access over a prepared CocoFolder split, the image bytes decoded to uint8
-    [H, W, 3]."""
-
-    def __init__(self, base):
-        self.base = base
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index):
-        example = dict(self.base[index])
-        example["image"] = read_rgb(f"<coco image id {int(example['image_id'])}>",
-                                    bytes(example["image"]))
-        return example
-
-    def __repr__(self) -> str:
-        return f"CocoSource({len(self)} examples)"
 
 
 def coco_builder(root: str, *, masks: bool = True, skip_bad_images: bool = False,

@@ -62,7 +62,8 @@ def check_listed_size(path: str, data: bytes, listed_hw, where: str, *,
 class DecodedImages:
     """Random access over a prepared split whose `image` is an image file's bytes: each example
     is read with `image` decoded to uint8 [H, W, 3] (any PIL mode -> RGB; BadImageError naming
-    the example's `file_name`)."""
+    the example's `file_name`, else its `image_id`). Used by the folder, ImageFolder and COCO
+    builders' sources, and VOC's."""
 
     def __init__(self, base):
         self.base = base
@@ -72,7 +73,7 @@ class DecodedImages:
 
     def __getitem__(self, index):
         example = dict(self.base[index])
-        name = example.get("file_name", f"<example {index}>")
+        name = example.get("file_name", f"<image id {int(example.get('image_id', index))}>")
         name = name.decode() if isinstance(name, bytes) else str(name)
         example["image"] = read_rgb(name, bytes(example["image"]))
         return example

@@ -156,7 +156,8 @@ def _decoded(builder, names: tuple[str, ...], prepare: bool) -> DatasetSplits:
 
 
 def _coco(root: str, data, prepare: bool) -> DatasetSplits:
-    from jaxvision.data.coco import SPLITS, CocoSource, annotation_path, coco_builder
+    from jaxvision.data.coco import SPLITS, annotation_path, coco_builder
+    from jaxvision.data.images import DecodedImages
 
     kw = builder_kwargs("coco", data)
     if kw["masks"] is None:
@@ -166,8 +167,8 @@ def _coco(root: str, data, prepare: bool) -> DatasetSplits:
     if prepare:
         prepare_builder(builder)
     meta = builder.info.metadata or {}
-    return DatasetSplits(train=CocoSource(builder.as_data_source(split="train")),
-                         test=CocoSource(builder.as_data_source(split="test")),
+    return DatasetSplits(train=DecodedImages(builder.as_data_source(split="train")),
+                         test=DecodedImages(builder.as_data_source(split="test")),
                          class_names=tuple(meta.get("class_names", ())), image_size=0,
                          label_map=tuple(meta.get("label_map", ())),
                          skipped_images=_skipped(builder),

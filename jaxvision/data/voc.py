@@ -53,7 +53,12 @@ import tensorflow_datasets as tfds
 from absl import logging
 from PIL import Image
 
-from jaxvision.data.images import BadImageError, check_listed_size, read_bytes, read_rgb
+from jaxvision.data.images import (
+    BadImageError,
+    DecodedImages,
+    check_listed_size,
+    read_bytes,
+)
 from jaxvision.data.local_builder import LocalPreparation
 
 CLASS_NAMES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -293,26 +298,15 @@ class VocFolder(LocalPreparation, tfds.core.GeneratorBasedBuilder):
         self.info.metadata["skipped_images"][split] = skipped
 
 
-class VocSource:
+class VocSource(DecodedImages):
     """Random access over a prepared VocFolder split: image bytes decoded to uint8 [H, W, 3] at
     the original size, `file_name` as str."""
 
-    def __init__(self, base):
-        self.base = base
-
-    def __len__(self) -> int:
-        return len(self.base)
-
     def __getitem__(self, index):
-        example = dict(self.base[index])
+        example = super().__getitem__(index)
         name = example["file_name"]
         example["file_name"] = name.decode() if isinstance(name, bytes) else str(name)
-        example["image"] = read_rgb(f"<voc image {example['file_name']}>",
-                                    bytes(example["image"]))
         return example
-
-    def __repr__(self) -> str:
-        return f"VocSource({len(self)} examples)"
 
 
 def voc_builder(root: str, *, train_split: str = "trainval", test_split: str = "test",
