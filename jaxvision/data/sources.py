@@ -2,12 +2,14 @@
 test sources plus what a task needs to know.
 
 `config.dataset` picks the table entry: `shapes`, `folder:<root>`, `coco:<root>`, `voc:<root>`
-(a VOCdevkit year folder as extracted from the tar, prepared with no TensorFlow),
+(a VOCdevkit year folder as extracted from the tar, prepared with no TensorFlow), `sbd:<root>`
+(the Semantic Boundaries Dataset's class masks, optionally tested on a VOC folder's list),
 `imagefolder:<root>`, `oxford_iiit_pet`, `voc2007`, `voc2012`, `coco2017`, `imagenet2012` (TFDS
 catalogue copies). The generic fields (`data.image_size`, `data.data_dir`,
 `data.skip_bad_images`) are read by every entry that uses them; an entry's own settings come
 from `data.builders.<entry>` (e.g. `data.builders.shapes.num_train`,
-`data.builders.folder.holdout`, `data.builders.coco.masks`, `data.builders.voc.segmentation`).
+`data.builders.folder.holdout`, `data.builders.coco.masks`, `data.builders.voc.segmentation`,
+`data.builders.sbd.voc_root`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any
 from jaxvision.data.catalog import CATALOG, catalog_sources
 from jaxvision.data.shapes import CLASS_NAMES, shapes_builder
 
-DATASETS = ("shapes", "folder:<root>", "coco:<root>", "voc:<root>", "imagefolder:<root>",
+DATASETS = ("shapes", "folder:<root>", "coco:<root>", "voc:<root>", "sbd:<root>",
+            "imagefolder:<root>",
             "oxford_iiit_pet", *CATALOG)
 # entry -> its settings in data.builders.<entry> and their defaults
 BUILDER_DEFAULTS = {
@@ -33,6 +36,7 @@ BUILDER_DEFAULTS = {
     "folder": dict(holdout=8),
     "coco": dict(masks=None),  # None: decoded when the task uses instance masks
     "voc": dict(train_split="trainval", test_split="test", segmentation=False),
+    "sbd": dict(train_split="train", test_split="val", voc_root=""),  # "": SBD's own test list
 }
 
 
@@ -193,6 +197,23 @@ def _voc(root: str, data, prepare: bool) -> DatasetSplits:
                                "splits": {"train": cfg.train_split, "test": cfg.test_split}})
 
 
+def _sbd(root: str, data, prepare: bool) -> DatasetSplits:
+    from jaxvision.data.sbd import sbd_builder
+    from jaxvision.data.voc import CLASS_NAMES, VocSource
+
+    builder = sbd_builder(root, data_dir=data.data_dir,
+                          skip_bad_images=bool(getattr(data, "skip_bad_images", False)),
+                          **builder_kwargs("sbd", data))
+    if prepare:
+        prepare_builder(builder)
+    cfg = builder.builder_config
+    return DatasetSplits(train=VocSource(builder.as_data_source(split="train")),
+                         test=VocSource(builder.as_data_source(split="test")),
+                         class_names=CLASS_NAMES, image_size=0, skipped_images=_skipped(builder),
+                         info={"root": cfg.root, "voc_root": cfg.voc_root, "segmentation": True,
+                               "splits": {"train": cfg.train_split, "test": cfg.test_split}})
+
+
 def _skipped(builder) -> dict:
     meta = builder.info.metadata or {}
     return {k: list(v) for k, v in dict(meta.get("skipped_images", {})).items()}
@@ -219,9 +240,10 @@ def _catalog(name: str) -> Callable:
 
 # table name -> builder(argument after ':', data config namespace, prepare) -> DatasetSplits
 TABLE: dict[str, Callable] = {"shapes": _shapes, "folder": _folder, "coco": _coco, "voc": _voc,
+                              "sbd": _sbd,
                               "imagefolder": _imagefolder, "oxford_iiit_pet": _pets,
                               **{name: _catalog(name) for name in CATALOG}}
-NEEDS_ROOT = ("folder", "coco", "voc", "imagefolder")
+NEEDS_ROOT = ("folder", "coco", "voc", "sbd", "imagefolder")
 
 
 def parse_dataset(name: str) -> tuple[str, str]:

@@ -90,32 +90,37 @@ def year_folder(root: str) -> str:
 
 def read_list(root: str, split: str, segmentation: bool) -> list[str]:
     """The image names (stems) of `ImageSets/<Main|Segmentation>/<split>.txt`, in file order."""
-    folder = os.path.join(root, "ImageSets", LISTS[segmentation])
+    return read_stems(os.path.join(root, "ImageSets", LISTS[segmentation]), split, "voc dataset")
+
+
+def read_stems(folder: str, split: str, where: str) -> list[str]:
+    """The image names (stems) of `<folder>/<split>.txt`, one a line, in file order; ValueError
+    from `where` for a missing or empty list, a line of several words, a name listed twice."""
     path = os.path.join(folder, f"{split}.txt")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", split) or not os.path.isfile(path):
         found = sorted(n[:-4] for n in os.listdir(folder) if n.endswith(".txt")) \
             if os.path.isdir(folder) else []
-        raise ValueError(f"voc dataset: expected the list {path} (split {split!r}), not found; "
+        raise ValueError(f"{where}: expected the list {path} (split {split!r}), not found; "
                          f"lists in {folder}: {found}")
     stems = []
     with open(path) as f:
         for number, line in enumerate(f, 1):
             words = line.split()
             if len(words) > 1:
-                raise ValueError(f"voc dataset {path} line {number}: expected one image name, "
+                raise ValueError(f"{where} {path} line {number}: expected one image name, "
                                  f"got {line.strip()!r} (a per-class list?)")
             stems += words
     if not stems:
-        raise ValueError(f"voc dataset {path}: expected image names, one a line, got none")
+        raise ValueError(f"{where} {path}: expected image names, one a line, got none")
     if len(set(stems)) != len(stems):
         twice = sorted(s for s in set(stems) if stems.count(s) > 1)
-        raise ValueError(f"voc dataset {path}: expected each image once, got {twice[:5]} twice")
+        raise ValueError(f"{where} {path}: expected each image once, got {twice[:5]} twice")
     return stems
 
 
-def image_ids(root: str) -> dict[str, int]:
-    """stem -> image_id for every JPEGImages/*.jpg (see the module docstring)."""
-    folder = os.path.join(root, "JPEGImages")
+def image_ids(root: str, folder: str = "JPEGImages") -> dict[str, int]:
+    """stem -> image_id for every <root>/<folder>/*.jpg (see the module docstring)."""
+    folder = os.path.join(root, folder)
     stems = sorted(os.path.splitext(n)[0] for n in os.listdir(folder)
                    if n.endswith(".jpg")) if os.path.isdir(folder) else []
     if all(_INTEGER_STEM.fullmatch(s) for s in stems):
@@ -281,17 +286,20 @@ class VocFolder(LocalPreparation, tfds.core.GeneratorBasedBuilder):
                    for ours, theirs in (("train", cfg.train_split), ("test", cfg.test_split))}
         ids = image_ids(cfg.root)
         self.info.metadata.update(class_names=list(CLASS_NAMES), skipped_images={})
-        return {ours: self._generate_examples(recs, ids, ours) for ours, recs in records.items()}
+        load = lambda record: load_record(record, ids[record["stem"]])  # noqa: E731
+        return {ours: self._generate_examples(recs, load, ours) for ours, recs in records.items()}
 
-    def _generate_examples(self, records, ids, split):
+    def _generate_examples(self, records, load, split):
+        """(index, load(record)) in list order; a BadImageError skips the record's example
+        (listed in the metadata's `skipped_images`) with `skip_bad_images`, else raises."""
         skipped = []
         for index, record in enumerate(records):
             try:
-                example = load_record(record, ids[record["stem"]])
+                example = load(record)
             except BadImageError as error:
                 if not self.builder_config.skip_bad_images:
                     raise
-                logging.warning("voc dataset: skipping %s", error)
+                logging.warning("%s dataset: skipping %s", self.name.split("_")[0], error)
                 skipped.append(record["image"])
                 continue
             yield index, example

@@ -35,7 +35,8 @@ def data_config() -> ml_collections.ConfigDict:
     test image without split folders), `coco` (masks: decode instance masks; None: when the
     task uses them), `voc` (train_split, test_split: list names in ImageSets/Main or
     ImageSets/Segmentation; segmentation: the segmentation lists and SegmentationClass masks
-    instead of boxes).
+    instead of boxes), `sbd` (train_split, test_split: SBD's list names; voc_root: a VOC year
+    folder whose segmentation list `test_split` is the test split instead).
 
     proposals: external region proposals for R-CNN and Fast R-CNN (jaxvision.data.proposals):
     method ('none' | 'selective_search': computed once per split in `processes` workers and

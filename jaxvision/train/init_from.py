@@ -16,12 +16,18 @@ in a ResNet-50-FPN detector, or 'fc6:roi_heads/box_head/fc6' for VGG-16's fc6 in
 box head. Checkpoint variables under no SRC are ignored; the model's variables under a DST must
 then all come from the checkpoint with their shapes (same error otherwise), the others keep
 their fresh initialisation.
+
+One shape change is made, not refused: a dense kernel [kh*kw*Cin, Cout] given for a conv kernel
+[kh, kw, Cin, Cout] is reshaped to it (rows in (h, w, c) order, as jaxvision's VGG flattens
+pool5): ImageNet VGG-16's fc6 / fc7 as the 7x7 / 1x1 convolutions of FCN and DeconvNet, Long et
+al.'s "convolutionalization".
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import jax
 import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
@@ -43,6 +49,18 @@ class InitFromMismatchError(ValueError):
 
 def _flat(tree: Mapping) -> dict[str, object]:
     return {"/".join(k): v for k, v in flatten_dict(dict(tree)).items()} if tree else {}
+
+
+def _as_conv(key: str, value, shape) -> object:
+    """`value` reshaped to the conv kernel `shape` when it is the dense kernel of the same
+    layer (see the module docstring), else `value`."""
+    given, shape = tuple(np.shape(value)), tuple(shape)
+    if not (key.endswith("kernel") and len(given) == 2 and len(shape) == 4
+            and given == (int(np.prod(shape[:3])), shape[3])):
+        return value
+    if isinstance(value, jax.ShapeDtypeStruct):
+        return jax.ShapeDtypeStruct(shape, value.dtype)
+    return np.reshape(value, shape)
 
 
 def parse_map(mapping) -> list[tuple[str, str]]:
@@ -99,7 +117,8 @@ def merge_pretrained(variables: Mapping, pretrained: Mapping, *, heads, path: st
     merged = {}
     for collection in COLLECTIONS:
         fresh = _flat(variables.get(collection, {}))
-        given = _flat(pretrained.get(collection, {}))
+        given = {k: _as_conv(k, v, fresh[k].shape) if k in fresh else v
+                 for k, v in _flat(pretrained.get(collection, {})).items()}
         unexpected += [f"{collection}/{k}" for k in sorted(set(given) - set(fresh))]
         for key, leaf in fresh.items():
             head = key.split("/")[0] in heads
