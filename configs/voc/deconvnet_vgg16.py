@@ -13,11 +13,11 @@ image list of the paper (its setup.sh download) was not checked.
 Commands (paths are placeholders; seg11valid.txt is fcn.berkeleyvision.org's
 data/pascal/seg11valid.txt, see configs/voc/fcn8s_vgg16.py):
 
-    # ImageNet VGG-16 without its last layer (torchvision's IMAGENET1K_V1,
+    # ImageNet VGG-16, classifier included (torchvision's IMAGENET1K_V1,
     # https://download.pytorch.org/models/vgg16-397923af.pth): the 13 convs go to the encoder,
     # fc6 / fc7 become its 7x7 and 1x1 convolutions (the reference's VGG_ILSVRC_16_layers_conv)
     python -m jaxvision.weights.torchvision --model vgg16 --in vgg16-397923af.pth \\
-        --out weights/vgg16_imagenet --no-head
+        --out weights/vgg16_imagenet
     cp seg11valid.txt /data/VOCdevkit/VOC2012/ImageSets/Segmentation/
     CUDA_VISIBLE_DEVICES=0 python train.py --config configs/voc/deconvnet_vgg16.py \\
         --config.dataset=sbd:/data/benchmark_RELEASE \\

@@ -14,11 +14,11 @@ the paths in the config are placeholders: pass yours.
 
 Commands:
 
-    # ImageNet VGG-16 without its last layer (torchvision's IMAGENET1K_V1,
+    # ImageNet VGG-16, classifier included (torchvision's IMAGENET1K_V1,
     # https://download.pytorch.org/models/vgg16-397923af.pth); init_from_map places its 13
-    # convs in the backbone and fc6 / fc7 as the 7x7 and 1x1 convolutions fc6 / fc7
+    # convs in the backbone and fc6 / fc7 as the 7x7 and 1x1 convolutions (fc8 unused)
     python -m jaxvision.weights.torchvision --model vgg16 --in vgg16-397923af.pth \\
-        --out weights/vgg16_imagenet --no-head
+        --out weights/vgg16_imagenet
     cp fcn.berkeleyvision.org/data/pascal/seg11valid.txt \\
         /data/VOCdevkit/VOC2011/ImageSets/Segmentation/
     CUDA_VISIBLE_DEVICES=0 python train.py --config configs/voc/fcn8s_vgg16.py \\

@@ -63,6 +63,25 @@ def test_merge_lists_every_mismatch():
     assert "config.init_from='ckpt'" in str(err) and isinstance(err, ValueError)
 
 
+def test_a_dense_kernel_becomes_the_same_convolution():
+    """fc6 of an ImageNet VGG (over pool5 flattened in (h, w, c) order) as FCN's 7x7 conv: the
+    conv over the 7x7 map equals the dense layer over the flattened map (float64 numpy)."""
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=(2 * 3 * 4, 5))
+    fresh = {"params": {"fc6": _tree(kernel=(2, 3, 4, 5)), "fc7": _tree(kernel=(1, 1, 5, 6))}}
+    given = {"params": {"fc6": {"kernel": dense}, "fc7": {"kernel": np.ones((5, 6))}}}
+    out = merge_pretrained(fresh, given, heads=(), mapping=("fc6:fc6", "fc7:fc7"))
+    conv = out["params"]["fc6"]["kernel"]
+    pool5 = rng.normal(size=(2, 3, 4))  # [h, w, c]
+    np.testing.assert_allclose(np.einsum("hwc,hwco->o", pool5, conv.astype(np.float64)),
+                               pool5.reshape(-1) @ dense, rtol=1e-5)
+    assert (out["params"]["fc7"]["kernel"] == 1).all()
+    wrong = {"params": {"fc6": {"kernel": dense.T}, "fc7": {"kernel": np.ones((5, 6))}}}
+    with pytest.raises(InitFromMismatchError, match=r"params/fc6/kernel: expected \(2, 3, 4, 5\)"
+                                                    r", got \(5, 24\)"):
+        merge_pretrained(fresh, wrong, heads=(), mapping=("fc6:fc6", "fc7:fc7"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("torch_classes", [3, 10])
 def test_training_starts_from_the_cli_checkpoint(tmp_path, data_dir, torch_classes):
