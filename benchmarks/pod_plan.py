@@ -80,7 +80,7 @@ CHIPS = {"H100": (989e12, 495e12), "TPU v5e": (197e12, 197e12), "TPU v4": (275e1
 PLATFORMS = ("tpu", "cuda")
 # the class count of a dataset (without background) by its name before any ':'
 CLASSES = {"imagenet2012": 1000, "imagefolder": 1000, "coco": 80, "coco2017": 80, "voc": 20,
-           "voc2007": 20, "voc2012": 20, "shapes": 3, "oxford_iiit_pet": 37}
+           "voc2007": 20, "voc2012": 20, "sbd": 20, "shapes": 3, "oxford_iiit_pet": 37}
 DEFAULT_CLASSES = 2  # a dataset not in CLASSES (flagged `classes_assumed` in the row)
 
 

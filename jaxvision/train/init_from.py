@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax
 import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
@@ -58,8 +57,6 @@ def _as_conv(key: str, value, shape) -> object:
     if not (key.endswith("kernel") and len(given) == 2 and len(shape) == 4
             and given == (int(np.prod(shape[:3])), shape[3])):
         return value
-    if isinstance(value, jax.ShapeDtypeStruct):
-        return jax.ShapeDtypeStruct(shape, value.dtype)
     return np.reshape(value, shape)
 
 
