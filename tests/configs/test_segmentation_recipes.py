@@ -213,3 +213,4 @@ def test_fcn8s_recipe_runs_at_full_size(tmp_path):
                                atol=1e-5)
     np.testing.assert_allclose(state["backbone"]["conv3_1"]["kernel"],
                                hwio(vgg["features.10.weight"]), atol=1e-5)
+    assert np.abs(state["score_fr"]["kernel"]).max() > 0  # trained: it starts at zero

@@ -11,6 +11,7 @@ import scipy.io
 from PIL import Image
 
 from tests.data.photos import photo
+from tests.data.test_voc_folder import _voc_palette
 
 PERSON, CAT = 15, 8  # VOC class indices (1-based: background is 0)
 
@@ -31,21 +32,6 @@ def class_mask(image: Image.Image, void: bool) -> np.ndarray:
         grown[:, :-1] |= person[:, 1:]
         mask[grown & ~person] = 255
     return mask
-
-
-def palette() -> list[int]:
-    """The VOC devkit's colour map (VOCcode/VOClabelcolormap.m)."""
-    out = []
-    for i in range(256):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= (c & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        out += [r, g, b]
-    return out
 
 
 def write_sbd(root: str, images: dict, lists: dict) -> dict[str, np.ndarray]:
@@ -84,7 +70,7 @@ def write_voc_segmentation(year_root: str, images: dict, lists: dict) -> dict[st
                                  quality=95)
         masks[stem] = class_mask(image, void=True)
         png = Image.fromarray(masks[stem], "P")
-        png.putpalette(palette())
+        png.putpalette(_voc_palette())  # the devkit's colour map
         png.save(os.path.join(year_root, "SegmentationClass", stem + ".png"))
     for split, stems in lists.items():
         with open(os.path.join(year_root, "ImageSets", "Segmentation", f"{split}.txt"), "w") as f:
