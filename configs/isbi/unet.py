@@ -32,8 +32,9 @@ could be found): lr 0.01 held constant after a 500-step linear warm-up, no weigh
 has been run to the target: the stacks and accelerators are not on the dev machine.
 
 Where this differs from the paper:
-- No drop-out at the end of the contracting path (the UNet model has none), and no random
-  rotations or gray-value variations; random horizontal flips are added.
+- The paper's drop-out at the end of the contracting path is on the bottleneck's output at
+  rate 0.5 (the paper gives neither); no random rotations or gray-value variations; random
+  horizontal flips are added.
 - w_c balances the class frequencies of each deformed training slice, and the border term is
   added on membrane pixels only (the paper leaves both unspecified); the loss is the weighted
   mean, sum(w * CE) / sum(w), not the paper's sum.
@@ -53,7 +54,8 @@ def get_config():
     config = base_config()
     config.model = "unet"
     config.model_kwargs.update(dict(depth=DEPTH, base_width=64, padding="VALID",
-                                    batch_norm=False, upsampling="transpose", kernel_init="he"))
+                                    batch_norm=False, upsampling="transpose", kernel_init="he",
+                                    dropout=0.5))
     config.task = "segmentation"
     config.task_kwargs.update(dict(pixel_weights=True))
     config.dataset = "isbi:~/data/isbi2012"

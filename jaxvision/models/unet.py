@@ -7,6 +7,8 @@ centre-cropped encoder map of the same level, two 3x3 conv + ReLU. A 1x1 conv gi
 `padding='SAME'` keeps the input size. `kernel_init='he'` is the paper's initialisation:
 Gaussian with std sqrt(2 / N), N the inputs of one neuron (9 C_in for a 3x3 conv, C_in for the
 2x2 stride-2 up-convolution, whose windows do not overlap); the default 'lecun' is flax's.
+`dropout` > 0 drops the bottleneck's units in training (the paper's drop-out at the end of the
+contracting path).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class UNet(nn.Module):
     batch_norm: bool = False
     upsampling: str = "transpose"
     kernel_init: str = "lecun"
+    dropout: float = 0.0
     dtype: Any = jnp.float32
     axis_name: str | None = None
 
@@ -89,6 +92,8 @@ class UNet(nn.Module):
         if self.kernel_init not in KERNEL_INITS:
             raise ValueError(
                 f"unet kernel_init: expected one of {KERNEL_INITS}, got {self.kernel_init!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"unet dropout: expected a rate in [0, 1), got {self.dropout}")
         if self.depth < 1 or self.base_width < 1 or self.num_classes < 1:
             raise ValueError(
                 "unet depth, base_width, num_classes: expected positive integers, got "
@@ -128,6 +133,8 @@ class UNet(nn.Module):
             x = max_pool(x, 2, 2)
         x = self._block(self.base_width * 2**self.depth, "bottleneck")(x, train)
         features["bottleneck"] = x
+        if self.dropout:
+            x = nn.Dropout(self.dropout, deterministic=not train)(x)
         for level in reversed(range(self.depth)):
             width = self.base_width * 2**level
             if self.upsampling == "transpose":
