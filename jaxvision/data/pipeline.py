@@ -225,7 +225,7 @@ class ExampleTransform:
         if self.tile_size:
             example = self._tile(example, index)
         example["image"] = transforms.normalise(example["image"])
-        if self.static_size is not None and self.static_size != content:
+        if self.static_size is not None and self.static_size != example["image"].shape[:2]:
             example = transforms.place(example, self.static_size, 0, 0, fill=0.0)
         if "segmentation" in example:
             example["segmentation"] = example["segmentation"].astype(np.int32)
@@ -293,10 +293,10 @@ def make_transforms(config, fields: Sequence[str]) -> tuple[ExampleTransform, Ex
     the source's own ground truth, `Task.evaluator`).
 
     Static shapes whatever the source: `resize='none'` with `crop='none'` (and no `data.tile`)
-    becomes a fixed resize
-    to `data.image_size` square (bilinear image, nearest masks), a no-op for sources stored at
-    that size (shapes, pets) and the resize for those whose images vary (folders, COCO, the
-    catalogue; `DatasetSplits.image_size == 0`) or a user's own image (jaxvision.predict).
+    becomes a fixed resize to `data.image_size` square (bilinear image, nearest masks), a no-op
+    for sources stored at that size (shapes, pets) and the resize for those whose images vary
+    (folders, COCO, the catalogue; `DatasetSplits.image_size == 0`) or a user's own image
+    (jaxvision.predict).
     """
     d = config.data
     resize, fixed_size = d.resize, d.fixed_size

@@ -77,9 +77,9 @@ def to_original(classes, input_size, content, original, origin=(0, 0)):
     classes: [h', w'] for an input [h, w] = `input_size` (centred on it when smaller: a
     valid-padding model); content: (ch, cw), the resized image's size at `origin` in the input
     (default its top-left; the rest is padding or a U-Net tile's mirrored context); original:
-    (H, W). Returns (classes [H', W'], (rows, cols) slices of
-    the original image they cover): the whole image, or for a valid-padding model the window its
-    output reaches (the border it never predicts is left out, as `match_labels` does).
+    (H, W). Returns (classes [H', W'], (rows, cols) slices of the original image they cover):
+    the whole image, or for a valid-padding model the window its output reaches (the border it
+    never predicts is left out, as `match_labels` does).
     """
     (h, w), (ph, pw) = input_size, classes.shape
     top, left = (h - ph) // 2, (w - pw) // 2
@@ -101,7 +101,8 @@ class SegmentationEvaluator:
     count as a label there).
 
     With `source` (the test split, read at `batch['example_index']`), each prediction is mapped
-    back to the image's original size (`to_original`, using `batch['image_size']`) and scored
+    back to the image's original size (`to_original`, using `batch['image_size']` and, for a
+    U-Net tile, `batch['image_origin']`) and scored
     against the source's own `segmentation` mask there, as the FCN and torchvision references
     score. Without it, predictions are scored against the batch's (transformed) labels.
     """

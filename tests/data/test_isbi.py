@@ -119,3 +119,32 @@ def test_eval_tile_scores_the_whole_slice_at_its_pixels(isbi_root):
         evaluator.update({"classes": classes}, batch)
     assert evaluator.confusion.sum() == 5 * 40 * 40
     assert evaluator.result()["pixel_accuracy"] == 1.0
+
+
+def test_predict_image_maps_the_eval_tile_back_to_the_image():
+    """jaxvision.predict on a tiled run: the class map of a 30 x 25 photograph crop is the
+    model's argmax on the photograph mirrored by the margin, at the photograph's own pixels."""
+    from types import SimpleNamespace
+
+    import jax
+    import skimage.data
+
+    from jaxvision import predict
+    from jaxvision.data.transforms import normalise
+    from jaxvision.models import get_model
+
+    config = base_config()  # depth-1 valid U-Net: output = input - 16, a margin of 8
+    config.data.tile.update(dict(size=20, margin=8, step=2))
+    task = get_task("segmentation", ("cell",))
+    model = get_model("unet", num_classes=2, depth=1, base_width=4, padding="VALID")
+    _, evaluate = make_transforms(config, task.fields)
+    image = skimage.data.coffee()[100:130, 200:225]
+    variables = model.init(jax.random.key(0), np.zeros((1, 46, 46, 3), np.float32))
+    trainer = SimpleNamespace(config=config, eval_transform=evaluate, task=task, model=model)
+    out = predict.predict_image(trainer, SimpleNamespace(eval_variables=variables), image)
+    # the input of the 30 x 30 output window at the crop's top-left: 46 x 46
+    mirrored = np.pad(normalise(image), ((8, 8), (8, 8 + 5), (0, 0)), mode="symmetric")
+    logits, _ = model.apply(variables, mirrored[None])
+    expected = np.argmax(np.asarray(logits)[0], -1)[:30, :25]
+    assert out["classes"].shape == (30, 25) and (out["classes"] >= 0).all()
+    np.testing.assert_array_equal(out["classes"], expected)
