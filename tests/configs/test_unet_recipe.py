@@ -4,6 +4,7 @@ Gaussian initialisation. One full-size run (slow): the docstring's command on a 
 folder (multi-page TIFFs), two steps on 572 tiles and an evaluation on a 572 tile."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -61,6 +62,23 @@ def test_recipe_is_the_papers_setup():
     for text in ("python train.py --config configs/isbi/unet.py", "0.000353", "20,000",
                  f"{_hand_count(1):,}", f"{_hand_count(3):,}", "momentum 0.99", "batch 1"):
         assert text in doc, text
+
+
+@pytest.mark.parametrize("field,bad,edge,message", [
+    ("elastic.grid", 1, 2, "an integer >= 2, got 1"),
+    ("elastic.sigma", -0.5, 0.0, ">= 0, got -0.5"),
+    ("tile.margin", -1, 0, "an integer >= 0, got -1"),
+    ("tile.step", 0, 1, "an integer >= 1, got 0"),
+    ("weight_map.w0", -1.0, 0.0, ">= 0, got -1.0"),
+    ("weight_map.sigma", 0.0, 1e-3, "> 0, got 0.0")])
+def test_unet_data_fields_are_validated_by_name(field, bad, edge, message):
+    section, key = field.split(".")
+    config = recipe.get_config()
+    config.data[section][key] = edge  # the boundary value is allowed
+    validate_config(config)
+    config.data[section][key] = bad
+    with pytest.raises(ValueError, match=f"config.data.{field}: expected {re.escape(message)}"):
+        validate_config(config)
 
 
 def test_model_maps_572_to_388_with_the_hand_counted_parameters():
