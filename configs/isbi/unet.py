@@ -63,7 +63,7 @@ def get_config():
     config.task = "segmentation"
     config.task_kwargs.update(dict(pixel_weights=True))
     config.dataset = "isbi:~/data/isbi2012"
-    config.data.random_flip = True
+    config.data.update(dict(image_size=512, random_flip=True))  # the slices' size
     config.data.builders.isbi.holdout = 5
     config.data.elastic.update(dict(sigma=10.0, grid=3))
     config.data.tile.update(dict(size=TILE, margin=MARGIN, step=2**DEPTH))

@@ -57,6 +57,7 @@ def test_recipe_is_the_papers_setup():
     assert (data.tile.size, data.tile.margin, data.tile.step) == (388, 92, 16)
     assert (data.weight_map.w0, data.weight_map.sigma) == (10.0, 5.0)
     assert config.task_kwargs.pixel_weights and data.builders.isbi.holdout == 5
+    assert data.image_size == 512  # the slices' size (no resize with tiles: for pod_plan)
     assert config.dataset.startswith("isbi:")
     doc = " ".join(recipe.__doc__.split())
     for text in ("python train.py --config configs/isbi/unet.py", "0.000353", "20,000",
