@@ -2,13 +2,19 @@
 and U-Net's overlap tiles through the transform and back through the evaluator."""
 
 import os
+from types import SimpleNamespace
 
+import jax
 import numpy as np
 import pytest
+import skimage.data
 
+from jaxvision import predict
 from jaxvision.data import load_splits, make_transforms
 from jaxvision.data.isbi import isbi_sources
 from jaxvision.data.tiles import eval_tile_size, mirror_window
+from jaxvision.data.transforms import normalise
+from jaxvision.models import get_model
 from jaxvision.tasks import get_task
 from jaxvision.tasks.segmentation import match_labels
 from jaxvision.train.config import base_config
@@ -124,15 +130,6 @@ def test_eval_tile_scores_the_whole_slice_at_its_pixels(isbi_root):
 def test_predict_image_maps_the_eval_tile_back_to_the_image():
     """jaxvision.predict on a tiled run: the class map of a 30 x 25 photograph crop is the
     model's argmax on the photograph mirrored by the margin, at the photograph's own pixels."""
-    from types import SimpleNamespace
-
-    import jax
-    import skimage.data
-
-    from jaxvision import predict
-    from jaxvision.data.transforms import normalise
-    from jaxvision.models import get_model
-
     config = base_config()  # depth-1 valid U-Net: output = input - 16, a margin of 8
     config.data.tile.update(dict(size=20, margin=8, step=2))
     task = get_task("segmentation", ("cell",))
