@@ -85,8 +85,9 @@ def predict_image(trainer, state, image: np.ndarray) -> dict:
     if "classes" in out:
         from jaxvision.tasks.segmentation import to_original
 
+        origin = tuple(batch["image_origin"][0]) if "image_origin" in batch else (0, 0)
         classes, window = to_original(out["classes"], batch["image"].shape[1:3],
-                                      batch["image_size"][0], (height, width))
+                                      batch["image_size"][0], (height, width), origin)
         out["classes"] = np.full((height, width), -1, np.int32)
         out["classes"][window] = classes
     if "boxes" in out:

@@ -37,15 +37,16 @@ import grain
 import jax
 import numpy as np
 
-from jaxvision.data import augment, transforms
+from jaxvision.data import augment, elastic, tiles, transforms
+from jaxvision.data.weight_map import border_weights
 
 ALL_FIELDS = ("image", "segmentation", "masks", "boxes", "labels", "iscrowd", "label",
-              "image_id", "image_size")
+              "image_id", "image_size", "weights")
 BOX_REQUEST = frozenset({"boxes", "labels", "masks", "iscrowd"})
 RESIZE_MODES = ("none", "fixed", "min_max")
 CROPS = ("none", "random_resized", "center")
 # stream k of np.random.default_rng([seed, index, k]); the flip keeps (seed, index)
-_PAD_CROP, _PHOTOMETRIC, _ZOOM_OUT, _IOU_CROP, _RESIZED_CROP = 1, 2, 3, 4, 5
+_PAD_CROP, _PHOTOMETRIC, _ZOOM_OUT, _IOU_CROP, _RESIZED_CROP, _ELASTIC, _TILE = 1, 2, 3, 4, 5, 6, 7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +62,15 @@ class ExampleTransform:
     normalisation, padding to the static size (bottom/right; 'min_max': a square of side
     `pad_size` or ceil(max_size / size_divisible) * size_divisible; 'none' / 'fixed': `pad_size`
     when > 0), then boxes with no area are dropped and the rest padded to `max_boxes`.
+
+    U-Net (segmentation; `jaxvision.data.elastic`, `.weight_map`, `.tiles`): first an elastic
+    deformation (`elastic_sigma` > 0: N(0, sigma^2) px vectors on an `elastic_grid`^2 lattice),
+    and after the resize the `weights` field (the border weight map with `weight_w0`,
+    `weight_sigma`; when asked for) and the overlap tile (`tile_size` > 0): the input of a
+    `tile_size` output window, `tile_margin` larger on every side, mirrored beyond the image;
+    random in the image for training, for evaluation the smallest `tile_size + k * tile_step`
+    window from the image's top-left that covers it (then `image_origin` [2] says where the
+    image's pixel (0, 0) is in the tile; `image_size` is the image's size).
 
     Randomness: the flip draws from `default_rng([seed, index])`, every other step k from
     `default_rng([seed, index, k])`, so turning one on changes no other draw. `eval()` gives the
@@ -84,6 +94,14 @@ class ExampleTransform:
     size_divisible: int = 32
     fixed_size: int = 300
     pad_size: int = 0
+    elastic_sigma: float = 0.0
+    elastic_grid: int = 3
+    tile_size: int = 0
+    tile_margin: int = 0
+    tile_step: int = 16
+    random_tile: bool = True
+    weight_w0: float = 10.0
+    weight_sigma: float = 5.0
 
     def __post_init__(self):
         unknown = set(self.fields) - set(ALL_FIELDS)
@@ -109,6 +127,19 @@ class ExampleTransform:
         if (self.is_detection or "segmentation" in self.fields) and self.crop != "none":
             raise ValueError(f"data.crop: expected 'none' for box and segmentation fields (the "
                              f"ImageNet crops move only the image), got {self.crop!r}")
+        if self.elastic_sigma < 0 or self.elastic_grid < 2:
+            raise ValueError(f"data.elastic: expected sigma >= 0 and grid >= 2, got sigma="
+                             f"{self.elastic_sigma}, grid={self.elastic_grid}")
+        if min(self.tile_size, self.tile_margin) < 0 or self.tile_step < 1:
+            raise ValueError(f"data.tile: expected size >= 0, margin >= 0 and step >= 1, got "
+                             f"size={self.tile_size}, margin={self.tile_margin}, "
+                             f"step={self.tile_step}")
+        if self.tile_size and (self.is_detection or self.pad_size):
+            raise ValueError(f"data.tile.size: expected 0 with box fields or data.pad_size "
+                             f"(tiles are for segmentation), got {self.tile_size}")
+        if "weights" in self.fields and "segmentation" not in self.fields:
+            raise ValueError(f"data fields: expected 'segmentation' with 'weights' (the weight "
+                             f"map is computed from it), got {tuple(self.fields)}")
         if self.is_detection and self.random_crop_padding:
             raise ValueError(f"data.random_crop_padding: expected 0 for box fields (use "
                              f"min_iou_crop), got {self.random_crop_padding}")
@@ -120,6 +151,9 @@ class ExampleTransform:
     @property
     def static_size(self) -> tuple[int, int] | None:
         """(H, W) every output image has when the transform fixes it, else None (the input's)."""
+        if self.tile_size:
+            side = self.tile_size + 2 * self.tile_margin
+            return (side, side) if self.random_tile else None
         if self.resize == "min_max":
             side = self.pad_size or transforms.static_pad_size(self.max_size, self.size_divisible)
             return side, side
@@ -136,7 +170,7 @@ class ExampleTransform:
         random-resized crop becomes the resize + centre crop)."""
         return dataclasses.replace(
             self, random_flip=False, random_crop_padding=0, photometric_distort=False,
-            zoom_out=False, min_iou_crop=False,
+            zoom_out=False, min_iou_crop=False, elastic_sigma=0.0, random_tile=False,
             crop="center" if self.crop == "random_resized" else self.crop)
 
     def _rng(self, index: int, stream: int) -> np.random.Generator:
@@ -153,6 +187,10 @@ class ExampleTransform:
         dropped = 0
         if detection:
             example = _detection_defaults(example, source, index, self.fields)
+        if self.elastic_sigma > 0:
+            field = elastic.elastic_field(self._rng(index, _ELASTIC), *example["image"].shape[:2],
+                                          self.elastic_sigma, self.elastic_grid)
+            example = elastic.elastic_deform(example, field)
         if self.photometric_distort:
             params = augment.photometric_params(self._rng(index, _PHOTOMETRIC))
             example["image"] = augment.photometric_distort(example["image"], params)
@@ -181,8 +219,13 @@ class ExampleTransform:
             example = transforms.pad_and_crop(example, p, (int(offset[0]), int(offset[1])))
         example = self._resize(example)
         content = example["image"].shape[:2]
+        if "weights" in wanted:
+            example["weights"] = border_weights(example["segmentation"], w0=self.weight_w0,
+                                                sigma=self.weight_sigma)
+        if self.tile_size:
+            example = self._tile(example, index)
         example["image"] = transforms.normalise(example["image"])
-        if self.static_size is not None and self.static_size != content:
+        if self.static_size is not None and self.static_size != example["image"].shape[:2]:
             example = transforms.place(example, self.static_size, 0, 0, fill=0.0)
         if "segmentation" in example:
             example["segmentation"] = example["segmentation"].astype(np.int32)
@@ -202,6 +245,13 @@ class ExampleTransform:
             if "image_size" in wanted:
                 example["image_size"] = np.asarray(content, np.int32)
         return example
+
+    def _tile(self, example: dict, index: int) -> dict:
+        if self.random_tile:
+            return tiles.random_tile(example, self._rng(index, _TILE), self.tile_size,
+                                     self.tile_margin)
+        size = tiles.eval_tile_size(*example["image"].shape[:2], self.tile_size, self.tile_step)
+        return tiles.tile_example(example, 0, 0, size, self.tile_margin)
 
     def _resize(self, example: dict) -> dict:
         height, width = example["image"].shape[:2]
@@ -239,17 +289,18 @@ def _detection_defaults(example: dict, source: dict, index: int, wanted=()) -> d
 
 def make_transforms(config, fields: Sequence[str]) -> tuple[ExampleTransform, ExampleTransform]:
     """(train, eval) transforms for the task `fields` from `config.data` and `config.seed`;
-    the eval one is `train.eval()` without instance masks (evaluation reads the source's own
-    ground truth, `Task.evaluator`).
+    the eval one is `train.eval()` without instance masks and pixel weights (evaluation reads
+    the source's own ground truth, `Task.evaluator`).
 
-    Static shapes whatever the source: `resize='none'` with `crop='none'` becomes a fixed resize
-    to `data.image_size` square (bilinear image, nearest masks), a no-op for sources stored at
-    that size (shapes, pets) and the resize for those whose images vary (folders, COCO, the
-    catalogue; `DatasetSplits.image_size == 0`) or a user's own image (jaxvision.predict).
+    Static shapes whatever the source: `resize='none'` with `crop='none'` (and no `data.tile`)
+    becomes a fixed resize to `data.image_size` square (bilinear image, nearest masks), a no-op
+    for sources stored at that size (shapes, pets) and the resize for those whose images vary
+    (folders, COCO, the catalogue; `DatasetSplits.image_size == 0`) or a user's own image
+    (jaxvision.predict).
     """
     d = config.data
     resize, fixed_size = d.resize, d.fixed_size
-    if resize == "none" and d.crop == "none":
+    if resize == "none" and d.crop == "none" and not d.tile.size:  # a tile is static already
         resize, fixed_size = "fixed", d.image_size
     train = ExampleTransform(
         tuple(fields), d.max_boxes, random_flip=d.random_flip, seed=config.seed,
@@ -257,9 +308,11 @@ def make_transforms(config, fields: Sequence[str]) -> tuple[ExampleTransform, Ex
         zoom_out=d.zoom_out, zoom_out_max=d.zoom_out_max, min_iou_crop=d.min_iou_crop,
         crop=d.crop, image_size=d.image_size, resize=resize, min_size=d.min_size,
         max_size=d.max_size, size_divisible=d.size_divisible, fixed_size=fixed_size,
-        pad_size=d.pad_size)
-    return train, dataclasses.replace(train.eval(),
-                                      fields=tuple(f for f in fields if f != "masks"))
+        pad_size=d.pad_size, elastic_sigma=d.elastic.sigma, elastic_grid=d.elastic.grid,
+        tile_size=d.tile.size, tile_margin=d.tile.margin, tile_step=d.tile.step,
+        weight_w0=d.weight_map.w0, weight_sigma=d.weight_map.sigma)
+    return train, dataclasses.replace(train.eval(), fields=tuple(
+        f for f in fields if f not in ("masks", "weights")))
 
 
 class _ProcessSlice(grain.MapDataset):

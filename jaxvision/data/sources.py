@@ -4,12 +4,13 @@ test sources plus what a task needs to know.
 `config.dataset` picks the table entry: `shapes`, `folder:<root>`, `coco:<root>`, `voc:<root>`
 (a VOCdevkit year folder as extracted from the tar, prepared with no TensorFlow), `sbd:<root>`
 (the Semantic Boundaries Dataset's class masks, optionally tested on a VOC folder's list),
+`isbi:<root>` (the ISBI 2012 EM stacks, read in memory),
 `imagefolder:<root>`, `oxford_iiit_pet`, `voc2007`, `voc2012`, `coco2017`, `imagenet2012` (TFDS
 catalogue copies). The generic fields (`data.image_size`, `data.data_dir`,
 `data.skip_bad_images`) are read by every entry that uses them; an entry's own settings come
 from `data.builders.<entry>` (e.g. `data.builders.shapes.num_train`,
 `data.builders.folder.holdout`, `data.builders.coco.masks`, `data.builders.voc.segmentation`,
-`data.builders.sbd.voc_root`).
+`data.builders.sbd.voc_root`, `data.builders.isbi.holdout`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from jaxvision.data.catalog import CATALOG, catalog_sources
 from jaxvision.data.shapes import CLASS_NAMES, shapes_builder
 
 DATASETS = ("shapes", "folder:<root>", "coco:<root>", "voc:<root>", "sbd:<root>",
-            "imagefolder:<root>",
-            "oxford_iiit_pet", *CATALOG)
+            "imagefolder:<root>", "isbi:<root>", "oxford_iiit_pet", *CATALOG)
 # entry -> its settings in data.builders.<entry> and their defaults
 BUILDER_DEFAULTS = {
     "shapes": dict(num_train=2000, num_test=256, min_shapes=1, max_shapes=3, min_extent=0.2,
@@ -37,6 +37,7 @@ BUILDER_DEFAULTS = {
     "coco": dict(masks=None),  # None: decoded when the task uses instance masks
     "voc": dict(train_split="trainval", test_split="test", segmentation=False),
     "sbd": dict(train_split="train", test_split="val", voc_root=""),  # "": SBD's own test list
+    "isbi": dict(holdout=5),  # the last 5 of the 30 training slices are the test split
 }
 
 
@@ -219,6 +220,16 @@ def _skipped(builder) -> dict:
     return {k: list(v) for k, v in dict(meta.get("skipped_images", {})).items()}
 
 
+def _isbi(root: str, data, prepare: bool) -> DatasetSplits:
+    del prepare  # read in memory (30 slices of 512 x 512)
+    from jaxvision.data.isbi import CLASS_NAMES as ISBI_CLASSES
+    from jaxvision.data.isbi import isbi_sources
+
+    sources = isbi_sources(root, **builder_kwargs("isbi", data))
+    return DatasetSplits(train=sources["train"], test=sources["test"], class_names=ISBI_CLASSES,
+                         image_size=0, info={"root": root, "challenge": sources.get("challenge")})
+
+
 def _pets(arg: str, data, prepare: bool) -> DatasetSplits:
     del arg, prepare
     from jaxvision.data.pets import CLASS_NAMES as PET_CLASSES
@@ -240,10 +251,10 @@ def _catalog(name: str) -> Callable:
 
 # table name -> builder(argument after ':', data config namespace, prepare) -> DatasetSplits
 TABLE: dict[str, Callable] = {"shapes": _shapes, "folder": _folder, "coco": _coco, "voc": _voc,
-                              "sbd": _sbd,
-                              "imagefolder": _imagefolder, "oxford_iiit_pet": _pets,
+                              "sbd": _sbd, "imagefolder": _imagefolder, "isbi": _isbi,
+                              "oxford_iiit_pet": _pets,
                               **{name: _catalog(name) for name in CATALOG}}
-NEEDS_ROOT = ("folder", "coco", "voc", "sbd", "imagefolder")
+NEEDS_ROOT = ("folder", "coco", "voc", "sbd", "imagefolder", "isbi")
 
 
 def parse_dataset(name: str) -> tuple[str, str]:

@@ -4,11 +4,16 @@ Contracting path: per level two 3x3 conv + ReLU, then 2x2 max pool. Expanding pa
 up-convolution (or bilinear resize + 1x1 conv) halving the width, concatenation with the
 centre-cropped encoder map of the same level, two 3x3 conv + ReLU. A 1x1 conv gives class logits.
 `padding='VALID'` is the paper's network (572x572 in -> 388x388 out with depth 4);
-`padding='SAME'` keeps the input size.
+`padding='SAME'` keeps the input size. `kernel_init='he'` is the paper's initialisation:
+Gaussian with std sqrt(2 / N), N the inputs of one neuron (9 C_in for a 3x3 conv, C_in for the
+2x2 stride-2 up-convolution, whose windows do not overlap); the default 'lecun' is flax's.
+`dropout` > 0 drops the bottleneck's units in training (the paper's drop-out at the end of the
+contracting path).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -20,6 +25,19 @@ from jaxvision.ops.crop import center_crop
 
 PADDINGS = ("VALID", "SAME")
 UPSAMPLINGS = ("transpose", "bilinear")
+KERNEL_INITS = ("lecun", "he")
+
+
+def he_gaussian(taps_per_output: int = 0) -> Callable:
+    """N(0, 2 / N) with N = the inputs one output neuron sees: fan-in of the kernel [..., C_in,
+    C_out], or `taps_per_output` * C_in when given (1 for a stride-2 2x2 transposed conv)."""
+    if not taps_per_output:
+        return nn.initializers.variance_scaling(2.0, "fan_in", "normal")
+
+    def init(key, shape, dtype=jnp.float32):
+        std = (2.0 / (taps_per_output * shape[-2])) ** 0.5
+        return std * jax.random.normal(key, shape, dtype)
+    return init
 
 
 class DoubleConv(nn.Module):
@@ -30,12 +48,13 @@ class DoubleConv(nn.Module):
     batch_norm: bool
     dtype: Any = jnp.float32
     axis_name: str | None = None
+    kernel_init: Callable = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, x, train: bool):
         for i in range(2):
             x = Conv(self.features, (3, 3), padding=self.padding, use_bias=not self.batch_norm,
-                        dtype=self.dtype, name=f"conv{i}")(x)
+                     dtype=self.dtype, kernel_init=self.kernel_init, name=f"conv{i}")(x)
             if self.batch_norm:
                 x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                                  dtype=self.dtype, axis_name=self.axis_name, name=f"bn{i}")(x)
@@ -59,6 +78,8 @@ class UNet(nn.Module):
     padding: str = "VALID"
     batch_norm: bool = False
     upsampling: str = "transpose"
+    kernel_init: str = "lecun"
+    dropout: float = 0.0
     dtype: Any = jnp.float32
     axis_name: str | None = None
 
@@ -68,14 +89,24 @@ class UNet(nn.Module):
         if self.upsampling not in UPSAMPLINGS:
             raise ValueError(
                 f"unet upsampling: expected one of {UPSAMPLINGS}, got {self.upsampling!r}")
+        if self.kernel_init not in KERNEL_INITS:
+            raise ValueError(
+                f"unet kernel_init: expected one of {KERNEL_INITS}, got {self.kernel_init!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"unet dropout: expected a rate in [0, 1), got {self.dropout}")
         if self.depth < 1 or self.base_width < 1 or self.num_classes < 1:
             raise ValueError(
                 "unet depth, base_width, num_classes: expected positive integers, got "
                 f"{self.depth}, {self.base_width}, {self.num_classes}")
 
+    def _init(self, taps_per_output: int = 0) -> Callable:
+        if self.kernel_init == "he":
+            return he_gaussian(taps_per_output)
+        return nn.initializers.lecun_normal()
+
     def _block(self, features: int, name: str) -> DoubleConv:
         return DoubleConv(features, self.padding, self.batch_norm, self.dtype, self.axis_name,
-                          name=name)
+                          self._init(), name=name)
 
     def _check_size(self, x):
         check_images(x, "unet")
@@ -102,18 +133,23 @@ class UNet(nn.Module):
             x = max_pool(x, 2, 2)
         x = self._block(self.base_width * 2**self.depth, "bottleneck")(x, train)
         features["bottleneck"] = x
+        if self.dropout:
+            x = nn.Dropout(self.dropout, deterministic=not train)(x)
         for level in reversed(range(self.depth)):
             width = self.base_width * 2**level
             if self.upsampling == "transpose":
                 x = ConvTranspose(width, (2, 2), strides=(2, 2), dtype=self.dtype,
-                                     name=f"up{level + 1}")(x)
+                                  kernel_init=self._init(taps_per_output=1),
+                                  name=f"up{level + 1}")(x)
             else:
                 b, h, w, c = x.shape
                 x = jax.image.resize(x, (b, 2 * h, 2 * w, c), "bilinear")
-                x = Conv(width, (1, 1), dtype=self.dtype, name=f"up{level + 1}")(x)
+                x = Conv(width, (1, 1), dtype=self.dtype, kernel_init=self._init(),
+                         name=f"up{level + 1}")(x)
             skip = center_crop(skips[level], x.shape[1], x.shape[2])
             x = jnp.concatenate([skip, x], axis=-1)
             x = self._block(width, f"decoder{level + 1}")(x, train)
         features["decoder"] = x
-        logits = Conv(self.num_classes, (1, 1), dtype=self.dtype, name="head")(x)
+        logits = Conv(self.num_classes, (1, 1), dtype=self.dtype, kernel_init=self._init(),
+                      name="head")(x)
         return logits, features

@@ -28,12 +28,19 @@ def match_labels(logits, labels):
 
 @dataclasses.dataclass(frozen=True)
 class SegmentationTask:
-    """Per-pixel classification into `class_names` (index 0 is background)."""
+    """Per-pixel classification into `class_names` (index 0 is background). `pixel_weights`:
+    the cross-entropy is weighted by the batch's `weights` [B, H, W] (U-Net's border weight
+    map, `jaxvision.data.weight_map`), which the task then asks the pipeline for."""
 
     class_names: tuple[str, ...]
     ignore_label: int | None = 255
     boundary_tolerance: int = 2
+    pixel_weights: bool = False
     fields: tuple[str, ...] = ("image", "segmentation", "image_size")
+
+    def __post_init__(self):
+        if self.pixel_weights and "weights" not in self.fields:
+            object.__setattr__(self, "fields", (*self.fields, "weights"))
 
     @property
     def num_classes(self) -> int:
@@ -45,7 +52,9 @@ class SegmentationTask:
     def loss(self, model, variables, batch, rng):
         (logits, _), new_state = apply_train(model, variables, batch["image"], rng)
         labels = match_labels(logits, batch["segmentation"])
-        loss = pixel_cross_entropy(logits, labels, ignore_label=self.ignore_label)
+        weights = match_labels(logits, batch["weights"]) if self.pixel_weights else None
+        loss = pixel_cross_entropy(logits, labels, ignore_label=self.ignore_label,
+                                   weights=weights)
         counted = (jnp.ones(labels.shape, bool) if self.ignore_label is None
                    else labels != self.ignore_label)
         correct = (jnp.argmax(logits, -1) == labels) & counted
@@ -62,20 +71,22 @@ class SegmentationTask:
                                      None if splits is None else splits.test)
 
 
-def to_original(classes, input_size, content, original):
+def to_original(classes, input_size, content, original, origin=(0, 0)):
     """A predicted class map back at the image's original size, by nearest resizing.
 
     classes: [h', w'] for an input [h, w] = `input_size` (centred on it when smaller: a
-    valid-padding model); content: (ch, cw), the resized image's size at the input's top-left
-    (the rest is padding); original: (H, W). Returns (classes [H', W'], (rows, cols) slices of
-    the original image they cover): the whole image, or for a valid-padding model the window its
-    output reaches (the border it never predicts is left out, as `match_labels` does).
+    valid-padding model); content: (ch, cw), the resized image's size at `origin` in the input
+    (default its top-left; the rest is padding or a U-Net tile's mirrored context); original:
+    (H, W). Returns (classes [H', W'], (rows, cols) slices of the original image they cover):
+    the whole image, or for a valid-padding model the window its output reaches (the border it
+    never predicts is left out, as `match_labels` does).
     """
     (h, w), (ph, pw) = input_size, classes.shape
     top, left = (h - ph) // 2, (w - pw) // 2
     frame = np.full((h, w), -1, np.int32)
     frame[top:top + ph, left:left + pw] = classes
-    full = resize_nearest(frame[:content[0], :content[1]], tuple(original), 0)
+    (oy, ox), (ch, cw) = origin, content
+    full = resize_nearest(frame[oy:oy + ch, ox:ox + cw], tuple(original), 0)
     rows, cols = np.flatnonzero((full >= 0).any(1)), np.flatnonzero((full >= 0).any(0))
     if not len(rows) or not len(cols):
         raise ValueError(f"segmentation prediction {classes.shape} for the input {input_size}: "
@@ -90,7 +101,8 @@ class SegmentationEvaluator:
     count as a label there).
 
     With `source` (the test split, read at `batch['example_index']`), each prediction is mapped
-    back to the image's original size (`to_original`, using `batch['image_size']`) and scored
+    back to the image's original size (`to_original`, using `batch['image_size']` and, for a
+    U-Net tile, `batch['image_origin']`) and scored
     against the source's own `segmentation` mask there, as the FCN and torchvision references
     score. Without it, predictions are scored against the batch's (transformed) labels.
     """
@@ -112,10 +124,11 @@ class SegmentationEvaluator:
             raise ValueError(f"segmentation evaluation batch: expected fields {sorted(missing)} "
                              f"(from the pipeline's eval_batches), got {sorted(batch)}")
         input_size = np.asarray(batch["segmentation"]).shape[1:3]
+        origins = batch.get("image_origin", np.zeros((len(classes), 2), np.int32))
         for i, index in enumerate(np.asarray(batch["example_index"])):
             truth = np.asarray(self.source[int(index)]["segmentation"])
             predicted, window = to_original(classes[i], input_size, batch["image_size"][i],
-                                            truth.shape)
+                                            truth.shape, tuple(np.asarray(origins[i])))
             self._add(truth[window], predicted)
 
     def _add(self, labels, classes):

@@ -29,6 +29,14 @@ def data_config() -> ml_collections.ConfigDict:
     pad_size, or ceil(max_size / size_divisible) * size_divisible when pad_size is 0); pad_size
     > 0 also pads 'none' / 'fixed' images (bottom/right) to that square.
 
+    U-Net (Ronneberger et al.; segmentation): elastic (sigma: > 0 deforms training images by
+    N(0, sigma^2) px displacements on a grid x grid lattice, interpolated bicubically), tile
+    (size > 0: the overlap-tile input of a size x size output window, margin px of mirrored
+    context on every side (92 for the depth-4 valid U-Net), at a random place in training; the
+    evaluation window is the smallest size + k * step covering the image, step = 2**depth;
+    no fixed resize then), weight_map (w0, sigma of the border weight map; computed when the
+    task asks for `weights`, task_kwargs.pixel_weights).
+
     builders: one section per dataset table entry (jaxvision.data.sources), read only when that
     dataset is chosen: `shapes` (num_train, num_test, min_shapes, max_shapes, min_extent,
     max_extent: shape diameter / image size, seed), `folder` (holdout: every n-th image is a
@@ -51,6 +59,9 @@ def data_config() -> ml_collections.ConfigDict:
         random_flip=True, random_crop_padding=0, crop="none", photometric_distort=False,
         zoom_out=False, zoom_out_max=4.0, min_iou_crop=False, resize="none", min_size=800,
         max_size=1333, size_divisible=32, fixed_size=300, pad_size=0,
+        elastic=ml_collections.ConfigDict(dict(sigma=0.0, grid=3)),
+        tile=ml_collections.ConfigDict(dict(size=0, margin=0, step=16)),
+        weight_map=ml_collections.ConfigDict(dict(w0=10.0, sigma=5.0)),
         builders=ml_collections.ConfigDict(
             {k: ml_collections.ConfigDict(_placeholders(v)) for k, v in BUILDER_DEFAULTS.items()}),
         proposals=ml_collections.ConfigDict(dict(
@@ -184,6 +195,18 @@ def validate_data(data) -> None:
                          f"(every resized image must fit), got {data.pad_size}")
     if data.zoom_out_max < 1:
         raise ValueError(f"config.data.zoom_out_max: expected >= 1, got {data.zoom_out_max}")
+    for field, low in (("elastic.grid", 2), ("tile.size", 0), ("tile.margin", 0),
+                       ("tile.step", 1)):
+        section, key = field.split(".")
+        if not isinstance(data[section][key], int) or data[section][key] < low:
+            raise ValueError(f"config.data.{field}: expected an integer >= {low}, got "
+                             f"{data[section][key]!r}")
+    for field, value, ok, expected in (
+            ("elastic.sigma", data.elastic.sigma, data.elastic.sigma >= 0, ">= 0"),
+            ("weight_map.w0", data.weight_map.w0, data.weight_map.w0 >= 0, ">= 0"),
+            ("weight_map.sigma", data.weight_map.sigma, data.weight_map.sigma > 0, "> 0")):
+        if not ok:
+            raise ValueError(f"config.data.{field}: expected {expected}, got {value}")
     validate_proposals(data.proposals)
     unknown = set(data.builders) - set(BUILDER_DEFAULTS)
     if unknown:
