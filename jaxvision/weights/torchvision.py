@@ -170,8 +170,9 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], *, head: bool = T
     state_dict: torchvision key -> numpy array or torch tensor (as `model.state_dict()` gives).
     Detectors ('fasterrcnn_resnet50_fpn', 'maskrcnn_resnet50_fpn') give the variables of
     `get_model('faster_rcnn' | 'mask_rcnn', backbone='resnet50_fpn', num_classes=K)`.
-    num_classes is read from the classifier's weight; `head=False` builds the variables of
-    `get_model(name, num_classes=None)` and ignores the classifier keys. Returns float32 numpy
+    num_classes is read from the classifier's weight; `head=False` ignores the classifier keys
+    and builds the variables of `get_model(name, num_classes=None)` (AlexNet and VGG: of the
+    model with its fc6 and fc7 and without fc8, what detectors and FCNs start from). Returns float32 numpy
     arrays (`batch_stats` is absent for models without BatchNorm: AlexNet and plain VGG).
     Raises `StateDictMismatchError` (a ValueError) listing missing and unexpected keys, and
     ValueError naming the key when a shape differs.
@@ -189,7 +190,11 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], *, head: bool = T
     else:
         num_classes = None
         state = {k: v for k, v in state.items() if not k.startswith(classifier + ".")}
-    abstract = abstract_variables(name, num_classes)
+    if not head and family in _FLATTENED:  # keep fc6 / fc7, drop only the classifier fc8
+        abstract = abstract_variables(name, 1000)
+        abstract["params"] = {k: v for k, v in abstract["params"].items() if k != "fc8"}
+    else:
+        abstract = abstract_variables(name, num_classes)
     params_tree = abstract["params"]
     stats_tree = abstract.get("batch_stats", {})
 

@@ -33,15 +33,23 @@ def run_recipe(name: str, dataset: str, tmp_path, *overrides: str, batch: int = 
     return records(workdir)
 
 
+def _scaled(box, scale, height, width):
+    x0, y0, x1, y1 = (v * scale for v in box)
+    return max(x0, 1), max(y0, 1), min(x1, width), min(y1, height)
+
+
 def write_voc_photos(tmp_path, scale: int = 10):
     """The VOCdevkit folder of tests/data/test_voc_folder.py with every image and box `scale`
     times larger (10: 280-500 px a side, VOC's sizes); returns the year folder."""
     objects = copy.deepcopy(voc.OBJECTS)
-    for objs in objects.values():
-        for obj in objs:
-            obj["box"] = tuple(v * scale for v in obj["box"])
-            obj["parts"] = [(n, tuple(v * scale for v in b)) for n, b in obj.get("parts", ())]
+    for stem, objs in objects.items():
+        h, w = (side * scale for side in voc.PHOTOS[stem][1])
+        for obj in objs:  # 1-based inclusive pixels, inside the scaled image
+            obj["box"] = _scaled(obj["box"], scale, h, w)
+            obj["parts"] = [(n, _scaled(b, scale, h, w)) for n, b in obj.get("parts", ())]
     root = voc._write(tmp_path, objects)
+    lists = root / "ImageSets" / "Main"  # VOC 07+12 merged as the SSD recipe reads it
+    (lists / "trainval0712.txt").write_text((lists / "trainval.txt").read_text())
     for stem, (photo, (h, w), mode, fmt) in voc.PHOTOS.items():
         h, w = h * scale, w * scale
         image = Image.fromarray(photo()).resize((w, h), Image.BILINEAR)

@@ -16,16 +16,12 @@ from tests.data.coco_photos import write_coco_photos
 
 pytestmark = pytest.mark.slow
 
-COCO_VAL = 4  # images in write_coco_photos' val split (10 instances, the crowd region ignored)
-
-
 def _coco(tmp_path):
     root = tmp_path / "coco"
     write_coco_photos(str(root), scale=8)
     with open(root / "annotations" / "instances_val.json") as f:
         val = json.load(f)
-    gt = sum(1 for a in val["annotations"] if not a["iscrowd"])
-    return f"coco:{root}", len(val["images"]), gt
+    return f"coco:{root}", len(val["images"]), len(val["annotations"])  # crowd counted too
 
 
 def _check(logged, images, metric):
@@ -47,7 +43,7 @@ COCO_RUNS = {
     "coco.ssd300_vgg16": ("--config.optimizer.warmup_steps=1",
                           "--config.optimizer.boundaries=(2,)"),
     "coco.yolov3_416": ("--config.optimizer.warmup_steps=1",
-                        "--config.optimizer.boundaries=(1, 2)"),
+                        "--config.optimizer.boundaries=(2,)"),
 }
 
 
@@ -83,8 +79,10 @@ IMAGENET_RUNS = {
     "imagenet.resnet50": ("--config.optimizer.boundaries=(2,)",),
     "imagenet.vgg16": ("--config.optimizer.boundaries=(2,)",),
     "imagenet.alexnet": ("--config.optimizer.boundaries=(2,)",),
+    # float32: XLA:CPU compiles the recipe's bfloat16 step for many minutes (it has no bf16
+    # convolutions); the bfloat16 program is lowered for TPU and GPU by benchmarks.pod_plan
     "imagenet.efficientnet_b0": ("--config.optimizer.warmup_steps=1",
-                                 "--config.optimizer.decay_every=1"),
+                                 "--config.optimizer.decay_every=1", "--config.dtype=float32"),
 }
 IMAGENET_CLASSES = ("astronaut", "cat", "coffee")
 

@@ -138,3 +138,31 @@ def test_cli_as_module_and_bad_path(tmp_path, resnet18_state):
     assert load_variables(str(out))["params"]["fc"]["kernel"].shape == (512, 1000)
     with pytest.raises(ValueError, match="checkpoint path"):
         load_variables(str(tmp_path / "nope"))
+
+
+def test_vgg_without_head_keeps_fc6_fc7_for_the_detectors(tmp_path):
+    """`--no-head` on VGG-16 drops only fc8; the checkpoint goes into the VOC Faster R-CNN
+    recipe through its `init_from_map` (convs to the backbone, fc6 / fc7 to the box head)."""
+    import torch
+    import torchvision
+
+    from configs.voc import faster_rcnn_vgg16
+    from jaxvision.train.init_from import merge_pretrained
+    from jaxvision.weights.torchvision import load_variables, main
+
+    state = torchvision.models.vgg16(weights=None).state_dict()
+    torch.save(state, tmp_path / "vgg16.pth")
+    main(["--model", "vgg16", "--in", str(tmp_path / "vgg16.pth"), "--out",
+          str(tmp_path / "ckpt"), "--no-head"])
+    given = load_variables(str(tmp_path / "ckpt"))
+    assert sorted(k for k in given["params"] if k.startswith("fc")) == ["fc6", "fc7"]
+    config = faster_rcnn_vgg16.get_config()
+    model = get_model(config.model, num_classes=21, **config.model_kwargs)
+    fresh = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)),
+                                              train=False))
+    out = merge_pretrained(fresh, given, heads=getattr(model, "head_names", ()),
+                           mapping=config.init_from_map)
+    head = out["params"]["roi_heads"]["box_head"]
+    np.testing.assert_array_equal(head["fc7"]["kernel"], state["classifier.3.weight"].numpy().T)
+    np.testing.assert_array_equal(out["params"]["backbone"]["conv5_3"]["bias"],
+                                  state["features.28.bias"].numpy())
