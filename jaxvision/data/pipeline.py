@@ -37,7 +37,7 @@ import grain
 import jax
 import numpy as np
 
-from jaxvision.data import augment, transforms
+from jaxvision.data import augment, autoaugment, transforms
 
 ALL_FIELDS = ("image", "segmentation", "masks", "boxes", "labels", "iscrowd", "label",
               "image_id", "image_size")
@@ -45,7 +45,7 @@ BOX_REQUEST = frozenset({"boxes", "labels", "masks", "iscrowd"})
 RESIZE_MODES = ("none", "fixed", "min_max")
 CROPS = ("none", "random_resized", "center")
 # stream k of np.random.default_rng([seed, index, k]); the flip keeps (seed, index)
-_PAD_CROP, _PHOTOMETRIC, _ZOOM_OUT, _IOU_CROP, _RESIZED_CROP = 1, 2, 3, 4, 5
+_PAD_CROP, _PHOTOMETRIC, _ZOOM_OUT, _IOU_CROP, _RESIZED_CROP, _AUTOAUGMENT = 1, 2, 3, 4, 5, 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +61,8 @@ class ExampleTransform:
     normalisation, padding to the static size (bottom/right; 'min_max': a square of side
     `pad_size` or ceil(max_size / size_divisible) * size_divisible; 'none' / 'fixed': `pad_size`
     when > 0), then boxes with no area are dropped and the rest padded to `max_boxes`.
+    AutoAugment (`autoaugment`: 'none' | 'imagenet'; classification, jaxvision.data.autoaugment)
+    runs right after the ImageNet crop.
 
     Randomness: the flip draws from `default_rng([seed, index])`, every other step k from
     `default_rng([seed, index, k])`, so turning one on changes no other draw. `eval()` gives the
@@ -84,6 +86,7 @@ class ExampleTransform:
     size_divisible: int = 32
     fixed_size: int = 300
     pad_size: int = 0
+    autoaugment: str = "none"
 
     def __post_init__(self):
         unknown = set(self.fields) - set(ALL_FIELDS)
@@ -109,6 +112,12 @@ class ExampleTransform:
         if (self.is_detection or "segmentation" in self.fields) and self.crop != "none":
             raise ValueError(f"data.crop: expected 'none' for box and segmentation fields (the "
                              f"ImageNet crops move only the image), got {self.crop!r}")
+        if self.autoaugment not in autoaugment.POLICIES:
+            raise ValueError(f"data.autoaugment: expected one of {autoaugment.POLICIES}, got "
+                             f"{self.autoaugment!r}")
+        if self.autoaugment != "none" and (self.is_detection or "segmentation" in self.fields):
+            raise ValueError(f"data.autoaugment: expected 'none' for box and segmentation fields "
+                             f"(it moves only the image), got {self.autoaugment!r}")
         if self.is_detection and self.random_crop_padding:
             raise ValueError(f"data.random_crop_padding: expected 0 for box fields (use "
                              f"min_iou_crop), got {self.random_crop_padding}")
@@ -136,7 +145,7 @@ class ExampleTransform:
         random-resized crop becomes the resize + centre crop)."""
         return dataclasses.replace(
             self, random_flip=False, random_crop_padding=0, photometric_distort=False,
-            zoom_out=False, min_iou_crop=False,
+            zoom_out=False, min_iou_crop=False, autoaugment="none",
             crop="center" if self.crop == "random_resized" else self.crop)
 
     def _rng(self, index: int, stream: int) -> np.random.Generator:
@@ -173,6 +182,9 @@ class ExampleTransform:
                 example["image"], self.image_size, self._rng(index, _RESIZED_CROP))
         elif self.crop == "center":
             example["image"] = augment.imagenet_eval_crop(example["image"], self.image_size)
+        if self.autoaugment == "imagenet":
+            example["image"] = autoaugment.autoaugment(example["image"],
+                                                       self._rng(index, _AUTOAUGMENT))
         if self.random_flip and np.random.default_rng([self.seed, index]).random() < 0.5:
             example = transforms.hflip(example)
         if self.random_crop_padding:
@@ -257,7 +269,7 @@ def make_transforms(config, fields: Sequence[str]) -> tuple[ExampleTransform, Ex
         zoom_out=d.zoom_out, zoom_out_max=d.zoom_out_max, min_iou_crop=d.min_iou_crop,
         crop=d.crop, image_size=d.image_size, resize=resize, min_size=d.min_size,
         max_size=d.max_size, size_divisible=d.size_divisible, fixed_size=fixed_size,
-        pad_size=d.pad_size)
+        pad_size=d.pad_size, autoaugment=d.autoaugment)
     return train, dataclasses.replace(train.eval(),
                                       fields=tuple(f for f in fields if f != "masks"))
 

@@ -21,7 +21,9 @@ def data_config() -> ml_collections.ConfigDict:
     Transforms (jaxvision.data.pipeline.ExampleTransform; the eval transform is derived from the
     train one with every random step off): random_flip; random_crop_padding (> 0: pad and random
     crop back, classification); crop ('none' | 'random_resized': ImageNet RandomResizedCrop to
-    image_size, eval resize to image_size / 0.875 + centre crop); photometric_distort, zoom_out
+    image_size, eval resize to image_size / 0.875 + centre crop); autoaugment ('none' |
+    'imagenet': Cubuk et al.'s ImageNet policy after the crop, classification only);
+    photometric_distort, zoom_out
     (canvas up to zoom_out_max times the image), min_iou_crop (SSD's augmentations); resize
     ('none': image_size x image_size unless crop is set, a no-op for shapes | 'fixed':
     fixed_size x fixed_size (SSD 300, YOLO 416) | 'min_max': torchvision
@@ -50,7 +52,7 @@ def data_config() -> ml_collections.ConfigDict:
         random_flip=True, random_crop_padding=0, crop="none", photometric_distort=False,
         zoom_out=False, zoom_out_max=4.0, min_iou_crop=False, resize="none", min_size=800,
         max_size=1333, size_divisible=32, fixed_size=300, pad_size=0,
-        builders=ml_collections.ConfigDict(
+        autoaugment="none", builders=ml_collections.ConfigDict(
             {k: ml_collections.ConfigDict(_placeholders(v)) for k, v in BUILDER_DEFAULTS.items()}),
         proposals=ml_collections.ConfigDict(dict(
             method="none", max_proposals=256, processes=2, ks=(50, 100, 200), strategy="fast",
@@ -159,10 +161,11 @@ def validate_optimizer(optimizer, steps: int) -> None:
 def validate_data(data) -> None:
     """Raises ValueError naming the `config.data` field for values the pipeline cannot run with
     (the builders' own settings are checked by the builder that reads them)."""
+    from jaxvision.data.autoaugment import POLICIES
     from jaxvision.data.pipeline import CROPS, RESIZE_MODES
     from jaxvision.data.sources import BUILDER_DEFAULTS, builder_kwargs
 
-    for field, allowed in (("resize", RESIZE_MODES), ("crop", CROPS)):
+    for field, allowed in (("resize", RESIZE_MODES), ("crop", CROPS), ("autoaugment", POLICIES)):
         if data[field] not in allowed:
             raise ValueError(f"config.data.{field}: expected one of {allowed}, got "
                              f"{data[field]!r}")
