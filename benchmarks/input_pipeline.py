@@ -298,10 +298,10 @@ def main(argv=None) -> str:
     parser.add_argument("--images", type=int, default=192,
                         help="images of each kind, timed per row (a multiple of 16)")
     parser.add_argument("--quick", action="store_true",
-                        help="32 images, no grain worker row: checks the script runs")
+                        help="16 images, no grain worker row: checks the script runs")
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
     args = parser.parse_args(argv)
-    count = 2 * BATCH if args.quick else args.images
+    count = BATCH if args.quick else args.images
     if count < BATCH or count % BATCH:
         raise ValueError(f"--images: expected a positive multiple of {BATCH}, got {count}")
     load = os.getloadavg()
