@@ -145,7 +145,10 @@ def time_grain_worker(source, transform, count: int) -> float:
     """Seconds for `count` examples through grain with one worker process (mp_prefetch),
     batched by BATCH; the first batch is not timed."""
     import grain
+    from absl import flags
 
+    if not flags.FLAGS.is_parsed():  # grain's workers read its flags (absl apps parse them)
+        flags.FLAGS.mark_as_parsed()
     ds = grain.MapDataset.source(source).repeat(None).map_with_index(
         lambda i, ex: transform(ex, i)).batch(BATCH)
     it = iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=2))
