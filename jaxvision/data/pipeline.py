@@ -303,15 +303,20 @@ def local_batch_size(global_batch: int) -> int:
 
 
 def train_dataset(source, transform: ExampleTransform, *, global_batch: int, seed: int,
-                  num_threads: int = 2) -> grain.IterDataset:
-    """Endless per-process batches `{field: [global_batch / processes, ...]}`; checkpointable."""
+                  num_threads: int = 2, workers: int = 0) -> grain.IterDataset:
+    """Endless per-process batches `{field: [global_batch / processes, ...]}`; checkpointable.
+    `workers > 0`: batches are made in that many grain worker processes (`mp_prefetch`), the
+    same batches in the same order; outside an absl app absl's flags must be parsed first."""
     local = local_batch_size(global_batch)
     ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat(None)
     ds = ds.map_with_index(lambda i, ex: transform(ex, i))
     ds = _ProcessSlice(ds, global_batch, jax.process_index(), jax.process_count())
     ds = ds.batch(local, drop_remainder=True)
     options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=4)
-    return ds.to_iter_dataset(options)
+    ds = ds.to_iter_dataset(options)
+    if workers:
+        ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
+    return ds
 
 
 def eval_batches(source, transform: ExampleTransform, *, global_batch: int

@@ -16,7 +16,9 @@ def data_config() -> ml_collections.ConfigDict:
     resized to when resize and crop are 'none', and the ImageNet crop size), data_dir (TFDS
     folder; `~` is expanded), skip_bad_images (folder / COCO / imagefolder: leave out and count
     unreadable images instead of failing), max_boxes (box fields are padded or truncated to
-    it; the truncated count in `num_dropped_boxes`).
+    it; the truncated count in `num_dropped_boxes`), workers (0: train batches are made in this
+    process's threads; n > 0: in n grain worker processes, the same batches; a host feeding an
+    accelerator at ImageNet rates needs them, benchmarks/README.md "input pipeline").
 
     Transforms (jaxvision.data.pipeline.ExampleTransform; the eval transform is derived from the
     train one with every random step off): random_flip; random_crop_padding (> 0: pad and random
@@ -52,7 +54,7 @@ def data_config() -> ml_collections.ConfigDict:
         random_flip=True, random_crop_padding=0, crop="none", photometric_distort=False,
         zoom_out=False, zoom_out_max=4.0, min_iou_crop=False, resize="none", min_size=800,
         max_size=1333, size_divisible=32, fixed_size=300, pad_size=0,
-        autoaugment="none", builders=ml_collections.ConfigDict(
+        autoaugment="none", workers=0, builders=ml_collections.ConfigDict(
             {k: ml_collections.ConfigDict(_placeholders(v)) for k, v in BUILDER_DEFAULTS.items()}),
         proposals=ml_collections.ConfigDict(dict(
             method="none", max_proposals=256, processes=2, ks=(50, 100, 200), strategy="fast",
@@ -174,7 +176,7 @@ def validate_data(data) -> None:
         if not isinstance(data[field], int) or data[field] < 1:
             raise ValueError(f"config.data.{field}: expected a positive integer, got "
                              f"{data[field]!r}")
-    for field in ("random_crop_padding", "pad_size"):
+    for field in ("random_crop_padding", "pad_size", "workers"):
         if not isinstance(data[field], int) or data[field] < 0:
             raise ValueError(f"config.data.{field}: expected an integer >= 0, got "
                              f"{data[field]!r}")
