@@ -1,11 +1,11 @@
 """Input pipeline images/s per CPU core: jaxvision's train transforms against torchvision's
 DataLoader doing the same work on the same JPEG files (issue 20, part 5).
 
-    python -m benchmarks.input_pipeline [--images 200] [--quick] [--json]
+    python -m benchmarks.input_pipeline [--images 192] [--quick] [--json]
 
 Files: scikit-image photographs written as JPEG (quality 90), ImageNet-like 500x375 (every
 third one portrait) in an ImageFolder, COCO-like 640x480 with 7 polygon instances each in a
-COCO folder. Pipelines, per image:
+COCO folder (a quarter as many, timed in batches of 2). Pipelines, per image:
 
 - `imagenet`: decode + random-resized crop 224 + flip + normalise (configs/imagenet/resnet50),
   `imagenet+autoaugment` the same with AutoAugment after the crop (configs/imagenet/
@@ -141,21 +141,21 @@ def time_in_process(source, transform, count: int) -> float:
     return time.perf_counter() - start
 
 
-def time_grain_worker(source, transform, count: int) -> float:
+def time_grain_worker(source, transform, count: int, batch: int = BATCH) -> float:
     """Seconds for `count` examples through grain with one worker process (mp_prefetch),
-    batched by BATCH; the first batch is not timed."""
+    in batches of `batch`; the first batch is not timed."""
     import grain
     from absl import flags
 
     if not flags.FLAGS.is_parsed():  # grain's workers read its flags (absl apps parse them)
         flags.FLAGS.mark_as_parsed()
     ds = grain.MapDataset.source(source).repeat(None).map_with_index(
-        lambda i, ex: transform(ex, i)).batch(BATCH)
+        lambda i, ex: transform(ex, i)).batch(batch)
     it = iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=2))
               .mp_prefetch(grain.MultiprocessingOptions(num_workers=1)))
     next(it)
     start = time.perf_counter()
-    for _ in range(count // BATCH):
+    for _ in range(count // batch):
         next(it)
     return time.perf_counter() - start
 
@@ -229,20 +229,21 @@ def torch_dataset(pipeline: str, imagenet_root: str, coco_root: str):
     return datasets.ImageFolder(os.path.join(imagenet_root, "train"), T.Compose(steps))
 
 
-def time_torch_loader(dataset, count: int, workers: int, detection: bool) -> float:
-    """Seconds for `count` examples from DataLoader(batch BATCH, `workers`), first batch not
+def time_torch_loader(dataset, count: int, workers: int, detection: bool, batch: int = BATCH
+                      ) -> float:
+    """Seconds for `count` examples from DataLoader(`batch`, `workers`), first batch not
     timed; the sampler repeats the dataset when `count` exceeds it."""
     import torch
 
     sampler = torch.utils.data.RandomSampler(dataset, replacement=True,
-                                             num_samples=count + BATCH)
+                                             num_samples=count + batch)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=BATCH, sampler=sampler, num_workers=workers,
+        dataset, batch_size=batch, sampler=sampler, num_workers=workers,
         collate_fn=_listed if detection else None)
     it = iter(loader)
     next(it)
     start = time.perf_counter()
-    for _ in range(count // BATCH):
+    for _ in range(count // batch):
         next(it)
     return time.perf_counter() - start
 
@@ -250,10 +251,12 @@ def time_torch_loader(dataset, count: int, workers: int, detection: bool) -> flo
 # ---------------------------------------------------------------------------------------------
 
 
-def run(count: int, workdir: str, pipelines=tuple(TARGETS), grain_worker: bool = True
-        ) -> list[Row]:
+def run(count: int, workdir: str, pipelines=tuple(TARGETS), grain_worker: bool = True,
+        batch: int = BATCH) -> list[Row]:
     """Every row: jaxvision in process (and grain with one worker), torchvision with 0 and 1
-    workers, on `count` images (a multiple of BATCH) of each kind written under `workdir`."""
+    workers, on `count` ImageNet-like images in batches of `batch` (a multiple of it) and a
+    quarter as many COCO-like ones in batches of 2 (the Mask R-CNN recipe's per-device batch:
+    its examples carry 100 mask planes of 1344 x 1344, 180 MB), written under `workdir`."""
     import tensorflow_datasets as tfds
     import torch
 
@@ -263,20 +266,20 @@ def run(count: int, workdir: str, pipelines=tuple(TARGETS), grain_worker: bool =
     tfds.disable_progress_bar()
     torch.set_num_threads(1)  # one core, as in a DataLoader worker
     imagenet = write_imagefolder(os.path.join(workdir, "imagenet"), count)
-    coco = write_coco(os.path.join(workdir, "coco"), count)
+    coco = write_coco(os.path.join(workdir, "coco"), max(count // 4, 2))
     ours = jaxvision_pipelines(imagenet, coco, os.path.join(workdir, "tfds"))
     rows = []
     for name in pipelines:
         source, transform = ours[name]
-        rows.append(Row(name, "jaxvision, in process", count,
-                        time_in_process(source, transform, count)))
+        n, b = (count, batch) if name != "mask_rcnn" else (max(count // 4 // 2 * 2, 2), 2)
+        rows.append(Row(name, "jaxvision, in process", n, time_in_process(source, transform, n)))
         if grain_worker:
-            rows.append(Row(name, "jaxvision, grain 1 worker", count // BATCH * BATCH,
-                            time_grain_worker(source, transform, count)))
+            rows.append(Row(name, "jaxvision, grain 1 worker", n,
+                            time_grain_worker(source, transform, n, b)))
         dataset = torch_dataset(name, imagenet, coco)
         for workers in (0, 1):
-            rows.append(Row(name, f"torchvision, num_workers={workers}", count // BATCH * BATCH,
-                            time_torch_loader(dataset, count, workers, name == "mask_rcnn")))
+            rows.append(Row(name, f"torchvision, num_workers={workers}", n,
+                            time_torch_loader(dataset, n, workers, name == "mask_rcnn", b)))
     return rows
 
 
@@ -301,15 +304,16 @@ def main(argv=None) -> str:
     parser.add_argument("--images", type=int, default=192,
                         help="images of each kind, timed per row (a multiple of 16)")
     parser.add_argument("--quick", action="store_true",
-                        help="16 images, no grain worker row: checks the script runs")
+                        help="4 images in batches of 4, no grain worker row: checks the script "
+                             "runs")
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
     args = parser.parse_args(argv)
-    count = BATCH if args.quick else args.images
-    if count < BATCH or count % BATCH:
-        raise ValueError(f"--images: expected a positive multiple of {BATCH}, got {count}")
+    count, batch = (4, 4) if args.quick else (args.images, BATCH)
+    if count < batch or count % batch:
+        raise ValueError(f"--images: expected a positive multiple of {batch}, got {count}")
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as workdir:
-        rows = run(count, workdir, grain_worker=not args.quick)
+        rows = run(count, workdir, grain_worker=not args.quick, batch=batch)
     if args.json:
         text = "\n".join(json.dumps({**dataclasses.asdict(row), "images_per_s": row.per_second,
                                      "load_before": load}) for row in rows)

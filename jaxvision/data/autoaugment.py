@@ -5,7 +5,7 @@ sub-policy is drawn uniformly and each of its ops runs with its probability, at 
 magnitude with a random sign for the signed ops. Op definitions, magnitude ranges (10 bins) and
 the table are torchvision's (`transforms.v2.AutoAugment`, `AutoAugmentPolicy.IMAGENET`):
 geometric ops use nearest resampling and fill the uncovered area with `fill` (torchvision's
-default 0; the TensorFlow reference fills grey 128).
+default 0; TensorFlow's EfficientNet code fills grey 128).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 POLICIES = ("none", "imagenet")
 NUM_BINS = 10
-# (op, probability, magnitude bin or None), two per sub-policy (the paper's Table 9)
+# (op, probability, magnitude bin or None), two per sub-policy (the paper's appendix)
 IMAGENET_POLICY = (
     (("Posterize", 0.4, 8), ("Rotate", 0.6, 9)),
     (("Solarize", 0.6, 5), ("AutoContrast", 0.6, None)),
