@@ -52,10 +52,15 @@ class Row:
     loader: str
     images: int
     seconds: float
+    cpu_seconds: float | None = None  # this process's CPU time, for the in-process rows
 
     @property
     def per_second(self) -> float:
         return self.images / self.seconds
+
+    @property
+    def per_cpu_second(self) -> float | None:
+        return self.images / self.cpu_seconds if self.cpu_seconds else None
 
 
 def _photo(k: int, size: tuple[int, int]):
@@ -132,13 +137,14 @@ def jaxvision_pipelines(imagenet_root: str, coco_root: str, data_dir: str) -> di
     return out
 
 
-def time_in_process(source, transform, count: int) -> float:
-    """Seconds to read and transform `count` examples in this process (after one warm-up)."""
+def time_in_process(source, transform, count: int) -> tuple[float, float]:
+    """(wall, CPU) seconds to read and transform `count` examples in this process (after one
+    warm-up)."""
     transform(source[0], 0)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(count):
         transform(source[i % len(source)], i)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def time_grain_worker(source, transform, count: int, batch: int = BATCH) -> float:
@@ -230,9 +236,10 @@ def torch_dataset(pipeline: str, imagenet_root: str, coco_root: str):
 
 
 def time_torch_loader(dataset, count: int, workers: int, detection: bool, batch: int = BATCH
-                      ) -> float:
-    """Seconds for `count` examples from DataLoader(`batch`, `workers`), first batch not
-    timed; the sampler repeats the dataset when `count` exceeds it."""
+                      ) -> tuple[float, float]:
+    """(wall, this process's CPU) seconds for `count` examples from DataLoader(`batch`,
+    `workers`), first batch not timed; the sampler repeats the dataset when `count` exceeds
+    it."""
     import torch
 
     sampler = torch.utils.data.RandomSampler(dataset, replacement=True,
@@ -242,10 +249,10 @@ def time_torch_loader(dataset, count: int, workers: int, detection: bool, batch:
         collate_fn=_listed if detection else None)
     it = iter(loader)
     next(it)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(count // batch):
         next(it)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,28 +279,32 @@ def run(count: int, workdir: str, pipelines=tuple(TARGETS), grain_worker: bool =
     for name in pipelines:
         source, transform = ours[name]
         n, b = (count, batch) if name != "mask_rcnn" else (max(count // 4 // 2 * 2, 2), 2)
-        rows.append(Row(name, "jaxvision, in process", n, time_in_process(source, transform, n)))
+        rows.append(Row(name, "jaxvision, in process", n, *time_in_process(source, transform, n)))
         if grain_worker:
             rows.append(Row(name, "jaxvision, grain 1 worker", n,
                             time_grain_worker(source, transform, n, b)))
         dataset = torch_dataset(name, imagenet, coco)
         for workers in (0, 1):
-            rows.append(Row(name, f"torchvision, num_workers={workers}", n,
-                            time_torch_loader(dataset, n, workers, name == "mask_rcnn", b)))
+            wall, cpu = time_torch_loader(dataset, n, workers, name == "mask_rcnn", b)
+            rows.append(Row(name, f"torchvision, num_workers={workers}", n, wall,
+                            None if workers else cpu))
     return rows
 
 
 def table(rows: list[Row], load: tuple[float, float, float]) -> str:
-    """Markdown: images/s per core per row, and the cores per accelerator an 8-accelerator host
-    needs at the pipeline's target rate."""
+    """Markdown: images/s (wall clock, one core kept busy) and images per CPU-second (in-process
+    rows: unaffected by other processes sharing the core), each with the cores per accelerator
+    an 8-accelerator host needs at the pipeline's target rate."""
     lines = [f"load average before the run {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}, "
              f"{datetime.date.today().isoformat()}", "",
-             "| pipeline | loader | images/s per core | cores per accelerator at the target |",
-             "| --- | --- | --- | --- |"]
+             "| pipeline | loader | images/s | cores per accelerator | images per CPU-s | "
+             "cores per accelerator (CPU-s) |", "| --- | --- | --- | --- | --- | --- |"]
     for row in rows:
         per_accelerator = TARGETS[row.pipeline] / ACCELERATORS
+        cpu = row.per_cpu_second
+        cpu_cells = (f"{cpu:.1f} | {per_accelerator / cpu:.1f}" if cpu else "- | -")
         lines.append(f"| {row.pipeline} | {row.loader} | {row.per_second:.1f} | "
-                     f"{per_accelerator / row.per_second:.1f} |")
+                     f"{per_accelerator / row.per_second:.1f} | {cpu_cells} |")
     targets = ", ".join(f"{k} {v:,} img/s" for k, v in TARGETS.items())
     lines += ["", f"targets per {ACCELERATORS}-accelerator host: {targets}"]
     return "\n".join(lines)
@@ -316,6 +327,7 @@ def main(argv=None) -> str:
         rows = run(count, workdir, grain_worker=not args.quick, batch=batch)
     if args.json:
         text = "\n".join(json.dumps({**dataclasses.asdict(row), "images_per_s": row.per_second,
+                                     "images_per_cpu_s": row.per_cpu_second,
                                      "load_before": load}) for row in rows)
     else:
         text = table(rows, load)
