@@ -45,7 +45,8 @@ BOX_REQUEST = frozenset({"boxes", "labels", "masks", "iscrowd"})
 RESIZE_MODES = ("none", "fixed", "min_max")
 CROPS = ("none", "random_resized", "center")
 # stream k of np.random.default_rng([seed, index, k]); the flip keeps (seed, index)
-_PAD_CROP, _PHOTOMETRIC, _ZOOM_OUT, _IOU_CROP, _RESIZED_CROP, _AUTOAUGMENT = 1, 2, 3, 4, 5, 6
+_PAD_CROP, _PHOTOMETRIC, _ZOOM_OUT, _IOU_CROP, _RESIZED_CROP = 1, 2, 3, 4, 5
+_AUTOAUGMENT = 8  # 6 and 7: main's elastic deformation and tiles
 
 
 @dataclasses.dataclass(frozen=True)
