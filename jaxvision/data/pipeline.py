@@ -37,7 +37,7 @@ import grain
 import jax
 import numpy as np
 
-from jaxvision.data import augment, elastic, tiles, transforms
+from jaxvision.data import augment, autoaugment, elastic, tiles, transforms
 from jaxvision.data.weight_map import border_weights
 
 ALL_FIELDS = ("image", "segmentation", "masks", "boxes", "labels", "iscrowd", "label",
@@ -47,6 +47,7 @@ RESIZE_MODES = ("none", "fixed", "min_max")
 CROPS = ("none", "random_resized", "center")
 # stream k of np.random.default_rng([seed, index, k]); the flip keeps (seed, index)
 _PAD_CROP, _PHOTOMETRIC, _ZOOM_OUT, _IOU_CROP, _RESIZED_CROP, _ELASTIC, _TILE = 1, 2, 3, 4, 5, 6, 7
+_AUTOAUGMENT = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +63,8 @@ class ExampleTransform:
     normalisation, padding to the static size (bottom/right; 'min_max': a square of side
     `pad_size` or ceil(max_size / size_divisible) * size_divisible; 'none' / 'fixed': `pad_size`
     when > 0), then boxes with no area are dropped and the rest padded to `max_boxes`.
+    AutoAugment (`autoaugment`: 'none' | 'imagenet'; classification, jaxvision.data.autoaugment)
+    runs right after the ImageNet crop.
 
     U-Net (segmentation; `jaxvision.data.elastic`, `.weight_map`, `.tiles`): first an elastic
     deformation (`elastic_sigma` > 0: N(0, sigma^2) px vectors on an `elastic_grid`^2 lattice),
@@ -102,6 +105,7 @@ class ExampleTransform:
     random_tile: bool = True
     weight_w0: float = 10.0
     weight_sigma: float = 5.0
+    autoaugment: str = "none"
 
     def __post_init__(self):
         unknown = set(self.fields) - set(ALL_FIELDS)
@@ -140,6 +144,12 @@ class ExampleTransform:
         if "weights" in self.fields and "segmentation" not in self.fields:
             raise ValueError(f"data fields: expected 'segmentation' with 'weights' (the weight "
                              f"map is computed from it), got {tuple(self.fields)}")
+        if self.autoaugment not in autoaugment.POLICIES:
+            raise ValueError(f"data.autoaugment: expected one of {autoaugment.POLICIES}, got "
+                             f"{self.autoaugment!r}")
+        if self.autoaugment != "none" and (self.is_detection or "segmentation" in self.fields):
+            raise ValueError(f"data.autoaugment: expected 'none' for box and segmentation fields "
+                             f"(it moves only the image), got {self.autoaugment!r}")
         if self.is_detection and self.random_crop_padding:
             raise ValueError(f"data.random_crop_padding: expected 0 for box fields (use "
                              f"min_iou_crop), got {self.random_crop_padding}")
@@ -171,6 +181,7 @@ class ExampleTransform:
         return dataclasses.replace(
             self, random_flip=False, random_crop_padding=0, photometric_distort=False,
             zoom_out=False, min_iou_crop=False, elastic_sigma=0.0, random_tile=False,
+            autoaugment="none",
             crop="center" if self.crop == "random_resized" else self.crop)
 
     def _rng(self, index: int, stream: int) -> np.random.Generator:
@@ -211,6 +222,9 @@ class ExampleTransform:
                 example["image"], self.image_size, self._rng(index, _RESIZED_CROP))
         elif self.crop == "center":
             example["image"] = augment.imagenet_eval_crop(example["image"], self.image_size)
+        if self.autoaugment == "imagenet":
+            example["image"] = autoaugment.autoaugment(example["image"],
+                                                       self._rng(index, _AUTOAUGMENT))
         if self.random_flip and np.random.default_rng([self.seed, index]).random() < 0.5:
             example = transforms.hflip(example)
         if self.random_crop_padding:
@@ -310,7 +324,8 @@ def make_transforms(config, fields: Sequence[str]) -> tuple[ExampleTransform, Ex
         max_size=d.max_size, size_divisible=d.size_divisible, fixed_size=fixed_size,
         pad_size=d.pad_size, elastic_sigma=d.elastic.sigma, elastic_grid=d.elastic.grid,
         tile_size=d.tile.size, tile_margin=d.tile.margin, tile_step=d.tile.step,
-        weight_w0=d.weight_map.w0, weight_sigma=d.weight_map.sigma)
+        weight_w0=d.weight_map.w0, weight_sigma=d.weight_map.sigma,
+        autoaugment=d.autoaugment)
     return train, dataclasses.replace(train.eval(), fields=tuple(
         f for f in fields if f not in ("masks", "weights")))
 
@@ -344,15 +359,20 @@ def local_batch_size(global_batch: int) -> int:
 
 
 def train_dataset(source, transform: ExampleTransform, *, global_batch: int, seed: int,
-                  num_threads: int = 2) -> grain.IterDataset:
-    """Endless per-process batches `{field: [global_batch / processes, ...]}`; checkpointable."""
+                  num_threads: int = 2, workers: int = 0) -> grain.IterDataset:
+    """Endless per-process batches `{field: [global_batch / processes, ...]}`; checkpointable.
+    `workers > 0`: batches are made in that many grain worker processes (`mp_prefetch`), the
+    same batches in the same order; outside an absl app absl's flags must be parsed first."""
     local = local_batch_size(global_batch)
     ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat(None)
     ds = ds.map_with_index(lambda i, ex: transform(ex, i))
     ds = _ProcessSlice(ds, global_batch, jax.process_index(), jax.process_count())
     ds = ds.batch(local, drop_remainder=True)
     options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=4)
-    return ds.to_iter_dataset(options)
+    ds = ds.to_iter_dataset(options)
+    if workers:
+        ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
+    return ds
 
 
 def eval_batches(source, transform: ExampleTransform, *, global_batch: int

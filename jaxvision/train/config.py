@@ -16,12 +16,16 @@ def data_config() -> ml_collections.ConfigDict:
     resized to when resize and crop are 'none', and the ImageNet crop size), data_dir (TFDS
     folder; `~` is expanded), skip_bad_images (folder / COCO / imagefolder: leave out and count
     unreadable images instead of failing), max_boxes (box fields are padded or truncated to
-    it; the truncated count in `num_dropped_boxes`).
+    it; the truncated count in `num_dropped_boxes`), workers (0: train batches are made in this
+    process's threads; n > 0: in n grain worker processes, the same batches; a host feeding an
+    accelerator at ImageNet rates needs them, benchmarks/README.md "input pipeline").
 
     Transforms (jaxvision.data.pipeline.ExampleTransform; the eval transform is derived from the
     train one with every random step off): random_flip; random_crop_padding (> 0: pad and random
     crop back, classification); crop ('none' | 'random_resized': ImageNet RandomResizedCrop to
-    image_size, eval resize to image_size / 0.875 + centre crop); photometric_distort, zoom_out
+    image_size, eval resize to image_size / 0.875 + centre crop); autoaugment ('none' |
+    'imagenet': Cubuk et al.'s ImageNet policy after the crop, classification only);
+    photometric_distort, zoom_out
     (canvas up to zoom_out_max times the image), min_iou_crop (SSD's augmentations); resize
     ('none': image_size x image_size unless crop is set, a no-op for shapes | 'fixed':
     fixed_size x fixed_size (SSD 300, YOLO 416) | 'min_max': torchvision
@@ -62,7 +66,7 @@ def data_config() -> ml_collections.ConfigDict:
         elastic=ml_collections.ConfigDict(dict(sigma=0.0, grid=3)),
         tile=ml_collections.ConfigDict(dict(size=0, margin=0, step=16)),
         weight_map=ml_collections.ConfigDict(dict(w0=10.0, sigma=5.0)),
-        builders=ml_collections.ConfigDict(
+        autoaugment="none", workers=0, builders=ml_collections.ConfigDict(
             {k: ml_collections.ConfigDict(_placeholders(v)) for k, v in BUILDER_DEFAULTS.items()}),
         proposals=ml_collections.ConfigDict(dict(
             method="none", max_proposals=256, processes=2, ks=(50, 100, 200), strategy="fast",
@@ -171,10 +175,11 @@ def validate_optimizer(optimizer, steps: int) -> None:
 def validate_data(data) -> None:
     """Raises ValueError naming the `config.data` field for values the pipeline cannot run with
     (the builders' own settings are checked by the builder that reads them)."""
+    from jaxvision.data.autoaugment import POLICIES
     from jaxvision.data.pipeline import CROPS, RESIZE_MODES
     from jaxvision.data.sources import BUILDER_DEFAULTS, builder_kwargs
 
-    for field, allowed in (("resize", RESIZE_MODES), ("crop", CROPS)):
+    for field, allowed in (("resize", RESIZE_MODES), ("crop", CROPS), ("autoaugment", POLICIES)):
         if data[field] not in allowed:
             raise ValueError(f"config.data.{field}: expected one of {allowed}, got "
                              f"{data[field]!r}")
@@ -183,7 +188,7 @@ def validate_data(data) -> None:
         if not isinstance(data[field], int) or data[field] < 1:
             raise ValueError(f"config.data.{field}: expected a positive integer, got "
                              f"{data[field]!r}")
-    for field in ("random_crop_padding", "pad_size"):
+    for field in ("random_crop_padding", "pad_size", "workers"):
         if not isinstance(data[field], int) or data[field] < 0:
             raise ValueError(f"config.data.{field}: expected an integer >= 0, got "
                              f"{data[field]!r}")

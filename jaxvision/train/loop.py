@@ -103,7 +103,8 @@ class Trainer:
         self.transform, self.eval_transform = make_transforms(config, self.task.fields)
         self.train_iter = iter(train_dataset(self.splits.train, self.transform,
                                              global_batch=config.train.batch_size,
-                                             seed=config.seed)) if self.with_data else None
+                                             seed=config.seed, workers=config.data.workers)
+                               ) if self.with_data else None
         self.tx = build_optimizer(config.optimizer, config.train.steps,
                                   trainable=getattr(self.model, "trainable_mask", None))
         self.step_fn = self.parallel.jit_step(make_train_step(

@@ -172,8 +172,9 @@ def from_torchvision(name: str, state_dict: Mapping[str, Any], *, head: bool = T
     `get_model('faster_rcnn' | 'mask_rcnn', backbone='resnet50_fpn', num_classes=K)`.
     num_classes is read from the classifier's weight; `head=False` ignores the classifier keys
     and builds the variables of `get_model(name, num_classes=None)` (AlexNet and VGG: of the
-    model with its fc6 and fc7 and without fc8, what detectors and FCNs start from). Returns float32 numpy
-    arrays (`batch_stats` is absent for models without BatchNorm: AlexNet and plain VGG).
+    model with its fc6 and fc7 and without fc8, what detectors and FCNs start from).
+    Returns float32 numpy arrays (`batch_stats` is absent for models without BatchNorm:
+    AlexNet and plain VGG).
     Raises `StateDictMismatchError` (a ValueError) listing missing and unexpected keys, and
     ValueError naming the key when a shape differs.
     """

@@ -108,3 +108,17 @@ def test_parameter_count_is_torchvision(module):
         jnp.zeros((1, 224, 224, 3)), train=False))
     count = sum(math.prod(x.shape) for x in jax.tree.leaves(shapes["params"]))
     assert count == TORCHVISION_PARAMS[module]
+
+
+def test_efficientnet_regularisation_is_tan_and_les():
+    """Dropout 0.2 before the classifier, stochastic depth 0.2, AutoAugment's ImageNet policy
+    (training only: the evaluation transform has none)."""
+    from jaxvision.data.pipeline import make_transforms
+
+    config = _config("efficientnet_b0")
+    kwargs = config.model_kwargs
+    assert (kwargs.dropout_rate, kwargs.stochastic_depth_rate) == (0.2, 0.2)
+    assert config.data.autoaugment == "imagenet"
+    train, evaluation = make_transforms(config, ("image", "label"))
+    assert (train.autoaugment, evaluation.autoaugment) == ("imagenet", "none")
+    assert _config("resnet50").data.autoaugment == "none"

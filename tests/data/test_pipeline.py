@@ -1,11 +1,14 @@
 """grain pipeline: padding, flip consistency, determinism, process slicing, iterator state."""
 
+import os
+
 import grain
 import numpy as np
 import pytest
 
 from jaxvision.data import pipeline, transforms
 from jaxvision.data.shapes_render import RenderSpec, render_example
+from jaxvision.train.config import base_config, validate_data
 
 FIELDS = ("image", "segmentation", "masks", "boxes", "labels", "label")
 
@@ -102,3 +105,35 @@ def test_eval_batches_pad_and_mark(source):
     np.testing.assert_array_equal(valid, np.arange(12) < 10)
     seg = np.concatenate([b["segmentation"] for b in batches])[:10]
     np.testing.assert_array_equal(seg, np.stack([e["segmentation"] for e in source]))
+
+
+class _WithPid:
+    """The transform's example plus `pid`: the process that made it."""
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, example, index):
+        return {**self.transform(example, index), "pid": np.int64(os.getpid())}
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_batches(source):
+    """data.workers: batches made in a grain worker process equal the in-process ones."""
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():  # grain's workers read its flags; train.py parses them
+        flags.FLAGS.mark_as_parsed()
+    t = _WithPid(pipeline.ExampleTransform(("image", "segmentation"), random_flip=True))
+    here = iter(pipeline.train_dataset(source, t, global_batch=4, seed=0))
+    workers = iter(pipeline.train_dataset(source, t, global_batch=4, seed=0, workers=1))
+    for _ in range(4):  # crosses an epoch boundary (10 examples)
+        want, got = next(here), next(workers)
+        assert (want["pid"] == os.getpid()).all() and (got["pid"] != os.getpid()).all()
+        for key in ("image", "segmentation"):
+            np.testing.assert_array_equal(got[key], want[key])
+    data = base_config().data
+    assert data.workers == 0
+    data.workers = -1
+    with pytest.raises(ValueError, match="config.data.workers: expected an integer >= 0"):
+        validate_data(data)

@@ -2,6 +2,7 @@
 logits against torchvision at each variant's native resolution, stochastic depth, errors."""
 
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -205,3 +206,31 @@ def test_train_mode_with_b5_batchnorm_matches_torchvision(monkeypatch):
     expected = tv_weights.from_torchvision(
         "efficientnet_b5", {**before, **flax_running_stats(tmodel, before, counts)})
     assert_trees_close(updates["batch_stats"], expected["batch_stats"], 1e-4, "batch_stats")
+
+
+def test_stochastic_depth_rate_rises_linearly_over_the_blocks():
+    """Block i of n (counted over every MBConv, 0-based) drops its residual branch with rate
+    0.2 * i / n (torchvision and the TF reference's drop_connect_rate * idx / len(blocks)); a
+    kept sample is scaled by 1 / (1 - rate), float64 reference of the rule."""
+    from jaxvision.layers import MBConv
+
+    rates = []
+
+    def record(next_fun, args, kwargs, context):
+        if isinstance(context.module, MBConv) and context.method_name == "__call__":
+            rates.append(context.module.stochastic_depth_rate)
+        return next_fun(*args, **kwargs)
+
+    model = get_model("efficientnet_b0", num_classes=10)
+    with nn.intercept_methods(record):
+        jax.eval_shape(lambda: model.init({"params": jax.random.key(0)},
+                                          jnp.zeros((1, 32, 32, 3)), train=False))
+    n = 16
+    np.testing.assert_allclose(rates, 0.2 * np.arange(n, dtype=np.float64) / n, rtol=1e-12)
+    x = np.random.default_rng(0).normal(size=(64, 3, 3, 2))
+    key, rate = jax.random.key(5), rates[-1]
+    keep = np.asarray(jax.random.bernoulli(key, 1 - rate, (64, 1, 1, 1)))
+    assert 0 < keep.sum() < 64
+    want = np.where(keep, x / (1 - rate), 0.0)
+    got = stochastic_depth(jnp.asarray(x, jnp.float32), rate, deterministic=False, rng=key)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
