@@ -314,6 +314,9 @@ def _flag_value(argv, name: str) -> str | None:
 def main(argv=None):
     argv = [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
     fv, given_file = _define_flags(argv)
+    if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
+        print(f"{__doc__.strip()}\n\n{fv.get_help()}")
+        sys.exit(0)
     try:
         fv(argv)
     except Exception as error:  # absl flag errors, unknown or mistyped config overrides
@@ -332,10 +335,16 @@ def main(argv=None):
         sys.exit(f"predict: {error}")
 
 
-if __name__ == "__main__":
+def cli():
+    """Entry point of `jaxvision-predict` and `python -m jaxvision.predict`: library logs below
+    WARNING off (orbax and TFDS log every file at INFO), TFDS bars only on a terminal."""
     import tensorflow_datasets as tfds
     from absl import logging
 
-    logging.set_verbosity(logging.WARNING)  # orbax and TFDS log every file at INFO
-    tfds.display_progress_bar(sys.stderr.isatty())  # as train.py: no escape codes in logs
+    logging.set_verbosity(logging.WARNING)
+    tfds.display_progress_bar(sys.stderr.isatty())
     main()
+
+
+if __name__ == "__main__":
+    cli()
