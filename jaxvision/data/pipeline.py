@@ -60,7 +60,8 @@ class ExampleTransform:
     416; 'min_max' torchvision GeneralizedRCNNTransform's rule with min_size / max_size),
     normalisation, padding to the static size (bottom/right; 'min_max': a square of side
     `pad_size` or ceil(max_size / size_divisible) * size_divisible; 'none' / 'fixed': `pad_size`
-    when > 0), then boxes with no area are dropped and the rest padded to `max_boxes`.
+    when > 0; `pad_shape` (H, W) instead when given: jaxvision.data.buckets), then boxes with no
+    area are dropped and the rest padded to `max_boxes`.
 
     Randomness: the flip draws from `default_rng([seed, index])`, every other step k from
     `default_rng([seed, index, k])`, so turning one on changes no other draw. `eval()` gives the
@@ -84,6 +85,7 @@ class ExampleTransform:
     size_divisible: int = 32
     fixed_size: int = 300
     pad_size: int = 0
+    pad_shape: tuple[int, int] | None = None  # (H, W) instead of the square: one aspect bucket
 
     def __post_init__(self):
         unknown = set(self.fields) - set(ALL_FIELDS)
@@ -120,6 +122,8 @@ class ExampleTransform:
     @property
     def static_size(self) -> tuple[int, int] | None:
         """(H, W) every output image has when the transform fixes it, else None (the input's)."""
+        if self.pad_shape is not None:
+            return tuple(self.pad_shape)
         if self.resize == "min_max":
             side = self.pad_size or transforms.static_pad_size(self.max_size, self.size_divisible)
             return side, side

@@ -29,6 +29,12 @@ def data_config() -> ml_collections.ConfigDict:
     pad_size, or ceil(max_size / size_divisible) * size_divisible when pad_size is 0); pad_size
     > 0 also pads 'none' / 'fixed' images (bottom/right) to that square.
 
+    Static shapes (jaxvision.data.buckets; one compiled train step per shape): aspect_buckets
+    (increasing width / height boundaries, e.g. (1.0,): with 'min_max', each global batch is
+    padded to its aspect-ratio bucket's shape instead of the square; () off); multi_scale (with
+    'fixed', the square sizes Darknet's `random=1` draws from for each `multi_scale_every`
+    batches, e.g. 320, 352, ..., 608; () off).
+
     builders: one section per dataset table entry (jaxvision.data.sources), read only when that
     dataset is chosen: `shapes` (num_train, num_test, min_shapes, max_shapes, min_extent,
     max_extent: shape diameter / image size, seed), `folder` (holdout: every n-th image is a
@@ -50,6 +56,7 @@ def data_config() -> ml_collections.ConfigDict:
         random_flip=True, random_crop_padding=0, crop="none", photometric_distort=False,
         zoom_out=False, zoom_out_max=4.0, min_iou_crop=False, resize="none", min_size=800,
         max_size=1333, size_divisible=32, fixed_size=300, pad_size=0,
+        aspect_buckets=(), multi_scale=(), multi_scale_every=10,
         builders=ml_collections.ConfigDict(
             {k: ml_collections.ConfigDict(_placeholders(v)) for k, v in BUILDER_DEFAULTS.items()}),
         proposals=ml_collections.ConfigDict(dict(
@@ -159,6 +166,7 @@ def validate_optimizer(optimizer, steps: int) -> None:
 def validate_data(data) -> None:
     """Raises ValueError naming the `config.data` field for values the pipeline cannot run with
     (the builders' own settings are checked by the builder that reads them)."""
+    from jaxvision.data.buckets import validate_shapes
     from jaxvision.data.pipeline import CROPS, RESIZE_MODES
     from jaxvision.data.sources import BUILDER_DEFAULTS, builder_kwargs
 
@@ -183,6 +191,7 @@ def validate_data(data) -> None:
                          f"(every resized image must fit), got {data.pad_size}")
     if data.zoom_out_max < 1:
         raise ValueError(f"config.data.zoom_out_max: expected >= 1, got {data.zoom_out_max}")
+    validate_shapes(data)
     validate_proposals(data.proposals)
     unknown = set(data.builders) - set(BUILDER_DEFAULTS)
     if unknown:
