@@ -20,7 +20,8 @@ pjreddie/darknet's `train_detector` (src/detector.c) resizes the network every 1
 `(rand() % 10 + 10) * 32` and to 608 once fewer than 200 batches are left. Here global batch k
 trains at the size drawn for its period k // `multi_scale_every` from
 `default_rng([seed, period, MULTI_SCALE_STREAM])`, the largest size when the period starts within
-`MULTI_SCALE_FINAL` batches of `train.steps`; the data order is the unbucketed one.
+`MULTI_SCALE_FINAL` batches of `train.steps`; the data come in a seeded permutation each epoch
+(as unbucketed, not the same permutation).
 
 Image sizes come from the stored examples without decoding an image (`image_sizes`).
 """
@@ -28,9 +29,11 @@ Image sizes come from the stored examples without decoding an image (`image_size
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterator, Sequence
 
 import grain
@@ -70,12 +73,12 @@ def bucket_shapes(boundaries: Sequence[float], min_size: int, max_size: int,
     return tuple(shapes)
 
 
-def check_boundaries(boundaries: Sequence[float], field: str = "data.aspect_buckets") -> None:
+def check_boundaries(boundaries: Sequence[float]) -> None:
     """ValueError unless `boundaries` are increasing positive width / height ratios."""
     values = list(boundaries)
     if any(not v > 0 for v in values) or values != sorted(set(values)):
-        raise ValueError(f"config.{field}: expected increasing width / height ratios > 0 "
-                         f"(e.g. (1.0,): portrait, landscape), got {tuple(values)}")
+        raise ValueError(f"config.data.aspect_buckets: expected increasing width / height "
+                         f"ratios > 0 (e.g. (1.0,): portrait, landscape), got {tuple(values)}")
 
 
 def bucket_of(sizes: np.ndarray, boundaries: Sequence[float]) -> np.ndarray:
@@ -129,8 +132,6 @@ def image_sizes(source, stored_size: int = 0) -> np.ndarray:
             if "orig_size" in row:
                 sizes[i] = np.asarray(row["orig_size"]).reshape(2)
             else:
-                import io
-
                 with Image.open(io.BytesIO(bytes(row["image"]))) as image:
                     sizes[i] = image.size[::-1]
     return sizes
@@ -234,9 +235,6 @@ class _PlannedExamples(grain.MapDataset):
         j = self._first + offset
         return self._transforms[key](self._source[int(indices[j])], batch * self._global + j)
 
-    def __str__(self) -> str:
-        return f"_PlannedExamples(global_batch={self._global})"
-
 
 def planned_dataset(source, plan, transforms_by_key: dict, *, global_batch: int,
                     num_threads: int = 2) -> grain.IterDataset:
@@ -285,6 +283,7 @@ def bucketed_eval_batches(source, transforms_by_bucket: Sequence, buckets: np.nd
 
 def validate_shapes(data) -> None:
     """ValueError naming the `config.data` field when buckets or multi-scale cannot run."""
+    data = _shape_settings(data)
     if data.aspect_buckets and data.multi_scale:
         raise ValueError(f"config.data.aspect_buckets: expected () with data.multi_scale "
                          f"{tuple(data.multi_scale)} (one or the other), got "
@@ -312,6 +311,12 @@ def validate_shapes(data) -> None:
                              f"{data.multi_scale_every!r}")
 
 
+def _shape_settings(data):
+    """`config.data` with the fields of this module defaulted (configs saved before them)."""
+    return types.SimpleNamespace(**{**dict(aspect_buckets=(), multi_scale=(),
+                                           multi_scale_every=10), **dict(data.items())})
+
+
 def bucket_transforms(transform: pipeline.ExampleTransform, boundaries) -> list:
     """One transform per bucket: `transform` padding to the bucket's shape."""
     shapes = bucket_shapes(boundaries, transform.min_size, transform.max_size,
@@ -322,7 +327,7 @@ def bucket_transforms(transform: pipeline.ExampleTransform, boundaries) -> list:
 def train_dataset(config, splits, transform: pipeline.ExampleTransform) -> grain.IterDataset:
     """The run's train batches: `pipeline.train_dataset`, bucketed or multi-scale when the config
     asks for it."""
-    data, batch = config.data, config.train.batch_size
+    data, batch = _shape_settings(config.data), config.train.batch_size
     if data.aspect_buckets:
         sizes = image_sizes(splits.train, splits.image_size)
         plan = GroupedBatches(bucket_of(sizes, data.aspect_buckets), batch, config.seed)
@@ -340,7 +345,8 @@ def eval_data(config, splits, transform: pipeline.ExampleTransform
               ) -> Callable[[], Iterator[dict[str, np.ndarray]]]:
     """`() -> iterator` over the run's evaluation batches: `pipeline.eval_batches`, bucket by
     bucket with buckets (the test images' sizes read once, here)."""
-    boundaries, batch = config.data.aspect_buckets, config.train.eval_batch_size
+    boundaries = _shape_settings(config.data).aspect_buckets
+    batch = config.train.eval_batch_size
     if not boundaries:
         return lambda: pipeline.eval_batches(splits.test, transform, global_batch=batch)
     buckets = bucket_of(image_sizes(splits.test, splits.image_size), boundaries)
