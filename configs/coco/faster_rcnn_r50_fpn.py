@@ -33,13 +33,13 @@ frozen (3 trainable stages): their parameters get no update, weight decay includ
 Where this differs from the reference:
 - Aspect-ratio grouping: torchvision (`--aspect-ratio-group-factor 3`) groups images into 8
   width / height bins (edges 2 ** linspace(-1, 1, 7)) and pads each batch to its own largest
-  image, so its shapes vary from batch to batch; here
-  `data.aspect_buckets` (0.75, 1.0, 1.34, 1.5) makes 5 static shapes (H x W: 1,344 x 800 for
-  width / height below 0.75, 1,088 x 800, 800 x 1,088 (4:3, square), 800 x 1,216 (3:2),
-  800 x 1,344), one compiled step each, every global batch one bucket (jaxvision.data.buckets).
-  Padded pixels on `benchmarks/padding.py`'s assumed COCO mix (not COCO's measured histogram):
-  4.8% of the input instead of 50.6% with the single 1,344 square (17.0% with portrait /
-  landscape only). Evaluation is bucketed the same way.
+  image, so its shapes vary from batch to batch; here `data.aspect_buckets` (0.75, 1.0, 1.34,
+  1.5) makes 5 static shapes (H x W: 1,344 x 800 for width / height below 0.75, 1,088 x 800,
+  800 x 1,088 (4:3, square), 800 x 1,216 (3:2), 800 x 1,344), one compiled step each, every
+  global batch one bucket (jaxvision.data.buckets). Padded pixels on `benchmarks/padding.py`'s
+  assumed COCO mix (not COCO's measured histogram): 4.8% of the input instead of 50.6% with the
+  single 1,344 square (17.0% with portrait / landscape only). Evaluation is bucketed the same
+  way. The image sizes are read once per run from the stored examples (no image is decoded).
 - Classes: the `coco:` folder numbers COCO's 80 categories 1..80 (81 outputs with background)
   where torchvision indexes by category id (91 outputs, 10 ids never used).
 - Images without a usable annotation: torchvision's training set leaves them out (118,287 ->

@@ -268,3 +268,15 @@ def test_multi_scale_needs_positive_sizes_and_a_fixed_resize():
     config.data.update(dict(multi_scale=(320,), resize="min_max"))
     with pytest.raises(ValueError, match=r"config\.data\.resize: expected 'fixed'"):
         validate_config(config)
+
+
+def test_recipe_docstrings_state_the_benchmarks_padding():
+    import configs.coco.faster_rcnn_r50_fpn as recipe
+    from benchmarks.padding import assumed_sizes
+
+    sizes = assumed_sizes()
+    doc = " ".join(recipe.__doc__.split())
+    assert recipe.ASPECT_BUCKETS == RECIPE
+    for boundaries in (RECIPE, None, (1.0,)):
+        fraction = buckets.padded_fraction(sizes, boundaries, 800, 1333, 32)
+        assert f"{fraction:.1%}" in doc, (boundaries, fraction)
