@@ -83,7 +83,7 @@ def test_grouped_batches_are_torchvisions_walk():
 
 
 def _photos():
-    """10 examples: landscape, portrait and square crops of photographs, with their ids."""
+    """10 examples: five photographs (at a quarter of their size) and their transposes."""
     out = []
     for k, photo in enumerate((skimage.data.astronaut(), skimage.data.chelsea(),
                                skimage.data.coffee(), skimage.data.rocket(),
@@ -120,8 +120,7 @@ def _with_sizes(examples):
 
 def _batches(config, source, count, state=None):
     transform = pipeline.ExampleTransform(("image", "image_id", "image_size"), resize="min_max",
-                                          min_size=32,
-                                          max_size=53, seed=config.seed)
+                                          min_size=32, max_size=53, seed=config.seed)
     it = iter(buckets.train_dataset(config, _Splits(source), transform))
     if state is not None:
         it.set_state(state)
