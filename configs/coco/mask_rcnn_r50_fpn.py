@@ -20,9 +20,11 @@ of 117,266 images at batch 16 = 190,554 steps, lr 0.02 x0.1 at steps 117,264 and
 1,000-step linear warm-up from 0.02 / 1000, SGD momentum 0.9, weight decay 1e-4.
 
 Where this differs from the reference: everything listed in configs/coco/faster_rcnn_r50_fpn.py
-(static 1,344 square instead of aspect-ratio groups, 81 outputs instead of 91, images without
-annotations kept), and the instance masks travel as `max_boxes` full-image planes, uint8
-[100, 1344, 1344] (180 MB) per image, where torchvision keeps one plane per instance.
+(5 static aspect-ratio buckets, 4.8% padded pixels on an assumed COCO mix, instead of each
+batch padded to its largest image; 81 outputs instead of 91; images without annotations kept),
+and the instance masks travel as `max_boxes` planes of the bucket's shape, uint8 [100, 800,
+1,216] (97 MB) per 3:2 image (180 MB at 1,344 x 1,344 without buckets), where torchvision keeps
+one plane per instance.
 """
 
 from configs.coco.faster_rcnn_r50_fpn import rcnn_config

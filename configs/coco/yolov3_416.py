@@ -26,8 +26,12 @@ Where this differs from the reference:
 - Augmentation: Darknet's (jitter 0.3 crops and translations with aspect change, HSV
   saturation / exposure 1.5 and hue 0.1, flips) is not available; the library's SSD
   augmentation stands in (photometric distortion, zoom-out up to 2x, min-IoU crop, flips).
-- Multi-scale training (`random=1`: a new size from 320 to 608 every 10 batches) is not
-  implemented: every step trains at 416 x 416.
+- Multi-scale training (`random=1`): `data.multi_scale` 320, 352, ..., 608 and
+  `multi_scale_every` 10 follow pjreddie/darknet's train_detector (src/detector.c: every 10
+  batches `(rand() % 10 + 10) * 32`, 608 for the last 200 batches), with the size of each
+  10-batch period drawn from (seed, period) instead of C's rand(), so a resumed run keeps its
+  sizes (Darknet's period restarts with the process). One compiled step per size (10).
+  Evaluation is at 416 x 416, as the paper's table.
 - Crowd regions are ordinary targets of the loss; `data.max_boxes` 100 pads the targets.
 """
 
@@ -44,7 +48,8 @@ def get_config():
     config.dataset = "coco:~/data/coco2017"
     config.data.update(dict(resize="fixed", fixed_size=416, pad_size=0, random_flip=True,
                             photometric_distort=True, zoom_out=True, zoom_out_max=2.0,
-                            min_iou_crop=True, max_boxes=100))
+                            min_iou_crop=True, max_boxes=100,
+                            multi_scale=tuple(range(320, 609, 32)), multi_scale_every=10))
     config.train.update(dict(steps=STEPS, batch_size=BATCH, eval_batch_size=64, log_every=100,
                              eval_every=10_000, checkpoint_every=1000))
     config.optimizer.update(dict(

@@ -62,7 +62,8 @@ class ExampleTransform:
     416; 'min_max' torchvision GeneralizedRCNNTransform's rule with min_size / max_size),
     normalisation, padding to the static size (bottom/right; 'min_max': a square of side
     `pad_size` or ceil(max_size / size_divisible) * size_divisible; 'none' / 'fixed': `pad_size`
-    when > 0), then boxes with no area are dropped and the rest padded to `max_boxes`.
+    when > 0; `pad_shape` (H, W) instead when given: jaxvision.data.buckets), then boxes with no
+    area are dropped and the rest padded to `max_boxes`.
     AutoAugment (`autoaugment`: 'none' | 'imagenet'; classification, jaxvision.data.autoaugment)
     runs right after the ImageNet crop.
 
@@ -106,6 +107,7 @@ class ExampleTransform:
     weight_w0: float = 10.0
     weight_sigma: float = 5.0
     autoaugment: str = "none"
+    pad_shape: tuple[int, int] | None = None  # (H, W) instead of the square: one aspect bucket
 
     def __post_init__(self):
         unknown = set(self.fields) - set(ALL_FIELDS)
@@ -161,6 +163,8 @@ class ExampleTransform:
     @property
     def static_size(self) -> tuple[int, int] | None:
         """(H, W) every output image has when the transform fixes it, else None (the input's)."""
+        if self.pad_shape is not None:
+            return tuple(self.pad_shape)
         if self.tile_size:
             side = self.tile_size + 2 * self.tile_margin
             return (side, side) if self.random_tile else None

@@ -41,6 +41,12 @@ def data_config() -> ml_collections.ConfigDict:
     no fixed resize then), weight_map (w0, sigma of the border weight map; computed when the
     task asks for `weights`, task_kwargs.pixel_weights).
 
+    Static shapes (jaxvision.data.buckets; one compiled train step per shape): aspect_buckets
+    (increasing width / height boundaries, e.g. (1.0,): with 'min_max', each global batch is
+    padded to its aspect-ratio bucket's shape instead of the square; () off); multi_scale (with
+    'fixed', the square sizes Darknet's `random=1` draws from for each `multi_scale_every`
+    batches, e.g. 320, 352, ..., 608; () off).
+
     builders: one section per dataset table entry (jaxvision.data.sources), read only when that
     dataset is chosen: `shapes` (num_train, num_test, min_shapes, max_shapes, min_extent,
     max_extent: shape diameter / image size, seed), `folder` (holdout: every n-th image is a
@@ -66,7 +72,8 @@ def data_config() -> ml_collections.ConfigDict:
         elastic=ml_collections.ConfigDict(dict(sigma=0.0, grid=3)),
         tile=ml_collections.ConfigDict(dict(size=0, margin=0, step=16)),
         weight_map=ml_collections.ConfigDict(dict(w0=10.0, sigma=5.0)),
-        autoaugment="none", workers=0, builders=ml_collections.ConfigDict(
+        autoaugment="none", workers=0, aspect_buckets=(), multi_scale=(), multi_scale_every=10,
+        builders=ml_collections.ConfigDict(
             {k: ml_collections.ConfigDict(_placeholders(v)) for k, v in BUILDER_DEFAULTS.items()}),
         proposals=ml_collections.ConfigDict(dict(
             method="none", max_proposals=256, processes=2, ks=(50, 100, 200), strategy="fast",
@@ -176,6 +183,7 @@ def validate_data(data) -> None:
     """Raises ValueError naming the `config.data` field for values the pipeline cannot run with
     (the builders' own settings are checked by the builder that reads them)."""
     from jaxvision.data.autoaugment import POLICIES
+    from jaxvision.data.buckets import validate_shapes
     from jaxvision.data.pipeline import CROPS, RESIZE_MODES
     from jaxvision.data.sources import BUILDER_DEFAULTS, builder_kwargs
 
@@ -212,6 +220,7 @@ def validate_data(data) -> None:
             ("weight_map.sigma", data.weight_map.sigma, data.weight_map.sigma > 0, "> 0")):
         if not ok:
             raise ValueError(f"config.data.{field}: expected {expected}, got {value}")
+    validate_shapes(data)
     validate_proposals(data.proposals)
     unknown = set(data.builders) - set(BUILDER_DEFAULTS)
     if unknown:

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from jaxvision.data import eval_batches, load_splits, make_transforms, train_dataset
+from jaxvision.data import buckets, eval_batches, load_splits, make_transforms
 from jaxvision.models import get_model
 from jaxvision.tasks import get_task
 from jaxvision.train.checkpoint import Checkpoints
@@ -101,10 +101,10 @@ class Trainer:
                                dtype=jnp.dtype(config.dtype), axis_name=self.parallel.axis_name,
                                **config.model_kwargs)
         self.transform, self.eval_transform = make_transforms(config, self.task.fields)
-        self.train_iter = iter(train_dataset(self.splits.train, self.transform,
-                                             global_batch=config.train.batch_size,
-                                             seed=config.seed, workers=config.data.workers)
-                               ) if self.with_data else None
+        self.train_iter = (iter(buckets.train_dataset(config, self.splits, self.transform))
+                           if self.with_data else None)
+        self.eval_data = (buckets.eval_data(config, self.splits, self.eval_transform)
+                          if self.with_data else None)
         self.tx = build_optimizer(config.optimizer, config.train.steps,
                                   trainable=getattr(self.model, "trainable_mask", None))
         self.step_fn = self.parallel.jit_step(make_train_step(
@@ -166,8 +166,7 @@ class Trainer:
         output_dir = (os.path.join(self.workdir, "eval", name or str(step))
                       if jax.process_index() == 0 else None)
         evaluator = self.task.evaluator(output_dir, self.splits)
-        for local in eval_batches(self.splits.test, self.eval_transform,
-                                  global_batch=self.config.train.eval_batch_size):
+        for local in self.eval_data():
             outputs = self.predict_fn(state.eval_variables, self.parallel.put_batch(local))
             predictions, batch = self.parallel.gather(outputs, local)
             keep = np.asarray(batch.pop("example_valid"), bool)
