@@ -63,10 +63,12 @@ def export_run(workdir: str, out_dir: str, *, format: str = "stablehlo", batch: 
     if trainer.config.data.proposals.method != "none":
         raise ValueError("config.data.proposals.method: expected 'none' for export (selective "
                          f"search runs on the host), got {trainer.config.data.proposals.method!r}")
-    ids = category_ids(trainer.task, (load_dataset_info(workdir) or {}).get("label_map"))
+    label_map = (load_dataset_info(workdir) or {}).get("label_map")
+    ids = category_ids(trainer.task, label_map if trainer.config.task == "detection" else None)
     variables = jax.device_get(state.eval_variables)
     height, width = input_size(trainer.config)
-    exported = export_serving(serving_function(trainer, variables, ids), (height, width), batch,
+    serve = serving_function(trainer.config, trainer.task, trainer.model, ids)
+    exported = export_serving(lambda images: serve(variables, images), (height, width), batch,
                               platforms)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, ARTIFACT), "wb") as f:
@@ -84,8 +86,9 @@ def export_run(workdir: str, out_dir: str, *, format: str = "stablehlo", batch: 
 
 
 def export_serving(serve, size: tuple[int, int], batch: int | None, platforms):
-    """`jax.export.Exported` of `serve` on uint8 [batch or symbolic 'b', H, W, 3] for
-    `platforms`, the CPU traced with the CPU forms and accelerators with theirs."""
+    """`jax.export.Exported` of `serve(images)` (the variables embedded as constants) on uint8
+    [batch or symbolic 'b', H, W, 3] for `platforms`, the CPU traced with the CPU forms and
+    accelerators with theirs."""
     from jaxvision.export.serving import traced_as
 
     def forms(platform):

@@ -61,18 +61,19 @@ def category_ids(task, label_map) -> np.ndarray:
     return np.arange(count, dtype=np.int32)
 
 
-def serving_function(trainer, variables, ids: np.ndarray):
-    """images uint8 [B, H, W, 3] -> the output dict (module docstring), for one trace (under
-    `traced_as` to pick the platform's forms). `variables` are embedded as constants."""
-    config, task = trainer.config, trainer.task
-    model = trainer.model.clone(axis_name=None) if hasattr(trainer.model, "axis_name") else (
-        trainer.model)
+def serving_function(config, task, model, ids: np.ndarray):
+    """`serve(variables, images)`: uint8 images [B, H, W, 3] (H, W = `input_size(config)`) ->
+    the output dict (module docstring), for one trace (under `traced_as` to pick the
+    platform's forms); `ids` [K] int32, the dataset id of each class index."""
+    from jaxvision.data import make_transforms
+
+    model = model.clone(axis_name=None) if hasattr(model, "axis_name") else model
     height, width = input_size(config)
-    padded = trainer.eval_transform.static_size or (height, width)
+    padded = make_transforms(config, task.fields)[1].static_size or (height, width)
     mean, std = (jnp.asarray(v, jnp.float32) for v in (transforms.IMAGENET_MEAN,
                                                        transforms.IMAGENET_STD))
 
-    def serve(images):
+    def serve(variables, images):
         x = (images.astype(jnp.float32) - mean) / std
         x = jnp.pad(x, ((0, 0), (0, padded[0] - height), (0, padded[1] - width), (0, 0)))
         sizes = jnp.broadcast_to(jnp.asarray([height, width], jnp.int32), (x.shape[0], 2))
