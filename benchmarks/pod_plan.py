@@ -45,7 +45,6 @@ ahead-of-time compiler; minutes per recipe on 2 cores). Reported per recipe:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import glob
 import importlib
 import json
@@ -64,6 +63,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxvision.data import eval_batches, make_transforms  # noqa: E402
+from jaxvision.export.serving import input_size, serving_function, traced_as  # noqa: E402
 from jaxvision.models import get_model  # noqa: E402
 from jaxvision.tasks import get_task  # noqa: E402
 from jaxvision.train.loop import blank_example  # noqa: E402
@@ -124,17 +124,11 @@ def num_classes(dataset: str, override: int | None = None) -> tuple[int, bool]:
     return (CLASSES[key], False) if key in CLASSES else (DEFAULT_CLASSES, True)
 
 
-@contextlib.contextmanager
 def accelerator_forms(platform: str = "gpu"):
     """While tracing, `jax.default_backend()` answers `platform`: jaxvision's layers and ops
     choose CPU-only forms (1x1 convs as matmuls, shifted depthwise convs, masked max pools,
     gather RoI pooling) when it says 'cpu', and an accelerator run traces the library ones."""
-    original = jax.default_backend
-    jax.default_backend = lambda: platform
-    try:
-        yield
-    finally:
-        jax.default_backend = original
+    return traced_as(platform)
 
 
 def _abstract(tree, batch: int | None, sharding):
@@ -160,8 +154,6 @@ def serving(config, classes: int, variables):
     """The recipe's serving function as `python -m jaxvision.export` exports it (uint8 images
     at the eval input size -> postprocessed predictions), jitted, with its abstract arguments
     (`variables`, one image)."""
-    from jaxvision.export.serving import input_size, serving_function
-
     task, model = task_and_model(config, classes)
     serve = serving_function(config, task, model, np.arange(task.num_classes, dtype=np.int32))
     return jax.jit(serve), (variables, jax.ShapeDtypeStruct((1, *input_size(config), 3),

@@ -225,6 +225,7 @@ def test_fixed_batch_and_cpu_only(tmp_path_factory, data_dir, tmp_path):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(format="onnx"), r"format: expected one of \('stablehlo', 'savedmodel'\), got 'onnx'"),
     (dict(batch=0), "batch: expected a positive integer .*, got 0"),
+    (dict(format="savedmodel"), "batch: expected a fixed batch size with format 'savedmodel'"),
     (dict(platforms=("cpu", "rocm")), r"platforms: expected distinct names among .*'rocm'"),
 ])
 def test_bad_arguments_are_named(kwargs, message, tmp_path):
@@ -249,4 +250,4 @@ def test_savedmodel_without_tensorflow_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match=r"format: 'savedmodel' needs tensorflow "
                                          r"\(pip install -e '\.\[tf\]'\)"):
         export_cli.main(["--workdir", str(tmp_path), "--out", str(tmp_path / "out"),
-                         "--format", "savedmodel"])
+                         "--format", "savedmodel", "--batch", "1"])

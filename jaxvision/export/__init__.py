@@ -33,6 +33,9 @@ def check_args(format: str, batch, platforms) -> tuple[str, ...]:
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int)
                               or batch < 1):
         raise ValueError(f"batch: expected a positive integer (or None: symbolic), got {batch!r}")
+    if format == "savedmodel" and batch is None:
+        raise ValueError("batch: expected a fixed batch size with format 'savedmodel' "
+                         "(TensorFlow cannot refine a symbolic batch through top_k), got None")
     platforms = tuple(platforms)
     bad = [p for p in platforms if p not in PLATFORMS]
     if not platforms or bad or len(set(platforms)) != len(platforms):
@@ -65,7 +68,7 @@ def export_run(workdir: str, out_dir: str, *, format: str = "stablehlo", batch: 
                          f"search runs on the host), got {trainer.config.data.proposals.method!r}")
     label_map = (load_dataset_info(workdir) or {}).get("label_map")
     ids = category_ids(trainer.task, label_map if trainer.config.task == "detection" else None)
-    variables = jax.device_get(state.eval_variables)
+    variables = trainer.parallel.to_host(state.eval_variables)  # one copy (jit or pmap)
     height, width = input_size(trainer.config)
     serve = serving_function(trainer.config, trainer.task, trainer.model, ids)
     exported = export_serving(lambda images: serve(variables, images), (height, width), batch,
@@ -73,7 +76,7 @@ def export_run(workdir: str, out_dir: str, *, format: str = "stablehlo", batch: 
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, ARTIFACT), "wb") as f:
         f.write(exported.serialize())
-    step = int(np.asarray(jax.device_get(state.step)).reshape(-1)[0])
+    step = int(trainer.parallel.to_host(state.step))
     signature = describe(exported, trainer.task, ids, workdir, step)
     with open(os.path.join(out_dir, SIGNATURE), "w") as f:
         json.dump(signature, f, indent=2)

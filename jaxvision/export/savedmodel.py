@@ -1,8 +1,16 @@
 """A TensorFlow SavedModel of an exported serving function (the `[tf]` extra): jax2tf with
 native serialization, signature 'serve' taking `images` uint8 [B, H, W, 3] and returning the
-same dict as the jax artifact. It loads in a plain tensorflow install (`tf.saved_model.load`)."""
+same dict as the jax artifact. It loads in a plain tensorflow install (`tf.saved_model.load`).
+
+Two limits of the TensorFlow build (checked with tensorflow-cpu 2.21 and jax 0.10.2): its XLA
+reads StableHLO up to its own version (1.13.7) while jax writes 1.15 (a composite top_k), so the
+module is written at the older of the two versions; and it cannot refine a symbolic batch
+through top_k, so the SavedModel needs a fixed batch (`--batch`).
+"""
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 
@@ -33,8 +41,38 @@ def save(exported, path: str) -> str:
     module.serve = tf.function(
         lambda images: convert(images), autograph=False,
         input_signature=[tf.TensorSpec(shape, tf.uint8, name="images")])
-    tf.saved_model.save(module, path, signatures={"serve": module.serve})
+    with _stablehlo_version(_tf_stablehlo_version()):  # traced and written here
+        tf.saved_model.save(module, path, signatures={"serve": module.serve})
     return path
+
+
+def _tf_stablehlo_version() -> str | None:
+    """The StableHLO version the installed TensorFlow's XLA reads (None if it does not say)."""
+    try:
+        from tensorflow.compiler.mlir.stablehlo import stablehlo
+    except ImportError:
+        return None
+    return stablehlo.get_current_version()
+
+
+@contextlib.contextmanager
+def _stablehlo_version(version: str | None):
+    """jax.export writes StableHLO at `version` when it is older than jax's own target (jax's
+    private `_export.hlo` hook: the public API has no option for it)."""
+    from jax._src.export import _export
+
+    original = _export.hlo.get_version_from_compatibility_requirement
+
+    def older(requirement):
+        own = original(requirement)
+        key = lambda v: tuple(int(x) for x in v.split("."))  # noqa: E731
+        return version if version and key(version) < key(own) else own
+
+    _export.hlo.get_version_from_compatibility_requirement = older
+    try:
+        yield
+    finally:
+        _export.hlo.get_version_from_compatibility_requirement = original
 
 
 def load(path: str):
