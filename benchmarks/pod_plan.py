@@ -36,15 +36,15 @@ ahead-of-time compiler; minutes per recipe on 2 cores). Reported per recipe:
   for ideal data parallelism. Peaks (`CHIPS`): bfloat16 dense; a float32 recipe runs its
   matmuls as TF32 on an H100 (half the rate) and as one bfloat16 pass on a TPU (the default
   precision).
-- lowers_tpu / lowers_cuda: `jax.export` of the train step and of the predict function for
-  that platform succeeds (no CPU-only operation, host callback or custom call leaks in);
-  `lower_errors` says why not.
+- lowers_tpu / lowers_cuda: `jax.export` of the train step, of the predict function and of
+  the serving function `python -m jaxvision.export` exports (uint8 images at the eval input
+  size -> postprocessed predictions, masks pasted) for that platform succeeds (no CPU-only
+  operation, host callback or custom call leaks in); `lower_errors` says why not.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import glob
 import importlib
 import json
@@ -63,6 +63,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxvision.data import eval_batches, make_transforms  # noqa: E402
+from jaxvision.export.serving import input_size, serving_function, traced_as  # noqa: E402
 from jaxvision.models import get_model  # noqa: E402
 from jaxvision.tasks import get_task  # noqa: E402
 from jaxvision.train.loop import blank_example  # noqa: E402
@@ -123,17 +124,11 @@ def num_classes(dataset: str, override: int | None = None) -> tuple[int, bool]:
     return (CLASSES[key], False) if key in CLASSES else (DEFAULT_CLASSES, True)
 
 
-@contextlib.contextmanager
 def accelerator_forms(platform: str = "gpu"):
     """While tracing, `jax.default_backend()` answers `platform`: jaxvision's layers and ops
     choose CPU-only forms (1x1 convs as matmuls, shifted depthwise convs, masked max pools,
     gather RoI pooling) when it says 'cpu', and an accelerator run traces the library ones."""
-    original = jax.default_backend
-    jax.default_backend = lambda: platform
-    try:
-        yield
-    finally:
-        jax.default_backend = original
+    return traced_as(platform)
 
 
 def _abstract(tree, batch: int | None, sharding):
@@ -146,16 +141,31 @@ def _abstract(tree, batch: int | None, sharding):
     return jax.tree.map(one, tree)
 
 
+def task_and_model(config, classes: int, axis_name=None):
+    """The recipe's task (classes named class0, class1, ...) and model."""
+    task = get_task(config.task, tuple(f"class{i}" for i in range(classes)),
+                    **config.task_kwargs)
+    model = get_model(config.model, num_classes=task.num_classes,
+                      dtype=jnp.dtype(config.dtype), axis_name=axis_name, **config.model_kwargs)
+    return task, model
+
+
+def serving(config, classes: int, variables):
+    """The recipe's serving function as `python -m jaxvision.export` exports it (uint8 images
+    at the eval input size -> postprocessed predictions), jitted, with its abstract arguments
+    (`variables`, one image)."""
+    task, model = task_and_model(config, classes)
+    serve = serving_function(config, task, model, np.arange(task.num_classes, dtype=np.int32))
+    return jax.jit(serve), (variables, jax.ShapeDtypeStruct((1, *input_size(config), 3),
+                                                             np.uint8))
+
+
 def build(config, devices: list, classes: int):
     """The trainer's jitted train step and predict function for `config` on `devices`, with
     their abstract arguments: (step, predict, (state, train batch, key), (eval variables, eval
     batch)); batches sharded over `devices`, the state replicated."""
     parallel = JitMesh(devices)
-    task = get_task(config.task, tuple(f"class{i}" for i in range(classes)),
-                    **config.task_kwargs)
-    model = get_model(config.model, num_classes=task.num_classes,
-                      dtype=jnp.dtype(config.dtype), axis_name=parallel.axis_name,
-                      **config.model_kwargs)
+    task, model = task_and_model(config, classes, parallel.axis_name)
     transform, eval_transform = make_transforms(config, task.fields)
     side = config.data.image_size
     example = blank_example(config, np.zeros((side, side, 3), np.uint8))
@@ -266,9 +276,10 @@ def plan(name: str, config, devices: list, *, mfu: float = 0.4, compile: bool = 
         row["mfu"] = mfu
     if export:
         errors = {}
+        serve = serving(config, count, predict_args[0])
         for platform in PLATFORMS:
             for what, (fn, args) in (("train_step", (step, train_args)),
-                                     ("predict", (predict, predict_args))):
+                                     ("predict", (predict, predict_args)), ("serve", serve)):
                 error = exports(fn, args, platform)
                 if error:
                     errors[f"{platform} {what}"] = error

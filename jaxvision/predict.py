@@ -80,8 +80,10 @@ def predict_image(trainer, state, image: np.ndarray) -> dict:
         boxes, valid = image_proposals(image, trainer.config.data.proposals)
         example.update(proposals=boxes, proposals_valid=valid)
     batch = {k: v[None] for k, v in trainer.eval_transform(example, 0).items()}
-    predict = jax.jit(lambda v, b: trainer.task.predict(trainer.model, v, b))
-    out = jax.tree.map(lambda x: np.asarray(x)[0], predict(state.eval_variables, batch))
+    if not hasattr(trainer, "predict_one"):  # one jit per run: images of one size compile once
+        trainer.predict_one = jax.jit(lambda v, b: trainer.task.predict(trainer.model, v, b))
+    out = jax.tree.map(lambda x: np.asarray(x)[0], trainer.predict_one(state.eval_variables,
+                                                                       batch))
     if "classes" in out:
         from jaxvision.tasks.segmentation import to_original
 

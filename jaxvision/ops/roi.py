@@ -29,6 +29,7 @@ differently.
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -459,7 +460,7 @@ def _multiscale_gather(features, boxes, box_indices, level, output_size, scales,
         li = li + offset
         idx = li if idx is None else jnp.where(sel, li, idx)
         wt = jnp.where(sel, lw, 0 if wt is None else wt)
-        offset += int(np.prod(f.shape[:3]))
+        offset += math.prod(f.shape[:3])  # symbolic under a shape-polymorphic export
     flat = jnp.concatenate([f.astype(dt).reshape(-1, c) for f in features])
     out = _gather_taps(flat, idx, wt).reshape(k, oh, ow, c)
     return out.astype(features[0].dtype)
