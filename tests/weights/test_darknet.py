@@ -59,9 +59,9 @@ def darknet_files(tmp_path_factory):
     return cfg, weights, variables
 
 
-def _letterboxed(image):
-    """The eval pipeline's letterbox: (normalised input [416, 416, 3], image_size, origin)."""
-    example = ExampleTransform(FIELDS, 8, resize="letterbox", fixed_size=SIZE)(
+def _letterboxed(image, size):
+    """The eval pipeline's letterbox: (normalised input [size, size, 3], image_size, origin)."""
+    example = ExampleTransform(FIELDS, 8, resize="letterbox", fixed_size=size)(
         {"image": image, "boxes": np.zeros((0, 4), np.float32),
          "labels": np.zeros((0,), np.int64)}, 0)
     return example["image"], example["image_size"], example["image_origin"]
@@ -79,12 +79,12 @@ def _opencv(cfg, weights, blob):
     return raw, np.concatenate(res[3:])
 
 
-def _opencv_detections(rows, thresh, nms, origin, content, orig):
+def _opencv_detections(rows, size, thresh, nms, origin, content, orig):
     """Darknet's decode as OpenCV outputs it (centre/size relative to the input) -> boxes in
     the original image: per-class NMS (cv2.dnn.NMSBoxes) of the boxes clipped to the input (as
     jaxvision's postprocess), then Darknet's correct_yolo_boxes (remove the letterbox)."""
-    cx, cy, w, h = (rows[:, k] * SIZE for k in range(4))
-    boxes = np.clip(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), 0, SIZE)
+    cx, cy, w, h = (rows[:, k] * size for k in range(4))
+    boxes = np.clip(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), 0, size)
     scores = rows[:, 5:]  # objectness x class probability (zeroed under OpenCV's threshold)
     found = []
     for c in range(80):
@@ -102,15 +102,21 @@ def _opencv_detections(rows, thresh, nms, origin, content, orig):
     return sorted(out, key=lambda d: (d[0], -d[1]))
 
 
-def test_yolov3_matches_opencv_darknet_at_416(darknet_files):
+@pytest.mark.parametrize("size", [416, 608])
+def test_yolov3_matches_opencv_darknet(darknet_files, size, tmp_path):
     cfg, weights, _ = darknet_files
+    if size != SIZE:  # the same weights, the cfg's [net] at `size`
+        cfg = str(tmp_path / f"yolov3_{size}.cfg")
+        with open(cfg, "w") as f:
+            f.write(yolov3_cfg(size=size))
     kwargs, variables = from_darknet(cfg, weights)
     assert kwargs["num_classes"] == 81 and kwargs["darknet_input"]
     # Darknet's `detector test` threshold; no caps (Darknet has none)
     model = get_model("yolov3", **kwargs, score_thresh=0.5, topk_candidates=3000,
                       detections_per_img=500)
     photos = [skimage.data.chelsea(), skimage.data.coffee()]  # 300 x 451, 400 x 600: letterboxed
-    inputs = [_letterboxed(p) for p in photos]
+    photos = photos if size == SIZE else photos[1:]
+    inputs = [_letterboxed(p, size) for p in photos]
     out = jax.jit(lambda v, x: model.apply(v, x))(
         variables, jnp.stack([jnp.asarray(x) for x, _, _ in inputs]))
     mean = np.array([0.485, 0.456, 0.406]) * 255
@@ -124,7 +130,7 @@ def test_yolov3_matches_opencv_darknet_at_416(darknet_files):
             ours = np.asarray(ours[i])
             assert ours.shape == ref.shape
             assert np.abs(ours - ref).max() <= 1e-4 * np.abs(ref).max()
-        ref = _opencv_detections(rows, 0.5, 0.45, origin, content, photo.shape[:2])
+        ref = _opencv_detections(rows, size, 0.5, 0.45, origin, content, photo.shape[:2])
         valid = np.asarray(out["valid"][i])
         boxes = boxes_to_original(np.asarray(out["boxes"][i])[valid], content,
                                   photo.shape[:2], origin)
@@ -137,7 +143,7 @@ def test_yolov3_matches_opencv_darknet_at_416(darknet_files):
         np.testing.assert_allclose(np.array([b for _, _, b in got]),
                                    np.array([b for _, _, b in ref]), atol=1e-2)
         total += len(got)
-    assert total >= 40
+    assert total >= 20 * len(photos)
 
 
 def test_round_trip_is_exact_and_the_backbone_is_the_first_74_layers(darknet_files, tmp_path):
