@@ -214,6 +214,11 @@ def model_kwargs_from_cfg(path: str) -> dict[str, Any]:
 
 
 def _convs(kwargs: dict, backbone: bool) -> list[dict]:
+    """The convolutions of `yolov3(**kwargs)` in Darknet's order (the backbone's only)."""
+    for key, default in (("width", 1.0), ("depths", DEPTHS), ("strides", tuple(_NECK))):
+        if tuple(np.atleast_1d(kwargs.get(key, default))) != tuple(np.atleast_1d(default)):
+            raise ValueError(f"model_kwargs {key}: expected {default} (Darknet's YOLOv3 "
+                             f"layout), got {kwargs[key]}")
     layers = _layers(kwargs.get("num_classes", 81), kwargs.get("anchors"),
                      kwargs.get("anchors_per_cell", 3), tuple(kwargs.get("strides", _NECK)))
     return [x for x in layers if x["type"] == "convolutional"
@@ -320,6 +325,8 @@ def to_darknet(model_kwargs: dict, variables: dict, cfg_path: str | None, weight
 
 
 def main(argv: list[str] | None = None) -> None:
+    import jax
+
     from jaxvision.weights.torchvision import save_variables
 
     parser = argparse.ArgumentParser(
@@ -333,17 +340,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     kwargs, variables = from_darknet(args.cfg, args.weights, backbone=args.backbone)
     save_variables(args.out, variables)
-    n = sum(np.size(x) for x in _leaves(variables["params"]))
+    n = sum(np.size(x) for x in jax.tree.leaves(variables["params"]))
     print(f"wrote yolov3 ({n:,} parameters) to {os.path.abspath(args.out)}; model kwargs "
           f"{kwargs}")
-
-
-def _leaves(tree):
-    if isinstance(tree, dict):
-        for v in tree.values():
-            yield from _leaves(v)
-    else:
-        yield tree
 
 
 if __name__ == "__main__":

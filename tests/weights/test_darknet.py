@@ -218,6 +218,8 @@ def test_old_header_short_files_and_cfg_errors(darknet_files, tmp_path):
         "mask=0,1,2", "mask=6,7,8").replace("mask=X", "mask=0,1,2"))
     with pytest.raises(ValueError, match="anchors sorted by area"):
         from_darknet(str(swapped), weights)
+    with pytest.raises(ValueError, match=r"model_kwargs width: expected 1.0 .*got 0.5"):
+        to_darknet({"width": 0.5}, {"params": {}}, None, str(tmp_path / "half.weights"))
     wrong = tmp_path / "wrong.cfg"
     wrong.write_text(text.replace("filters=1024", "filters=1000", 1))
     with pytest.raises(ValueError, match=r"layer 62: expected .*'filters': 1024"):
