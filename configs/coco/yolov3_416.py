@@ -41,6 +41,9 @@ Where this differs from the reference:
 - Multi-scale training (`random=1`: a new size from 320 to 608 every 10 batches) is not
   implemented: every step trains at 416 x 416.
 - Crowd regions are ordinary targets of the loss; `data.max_boxes` 100 pads the targets.
+- Evaluation: the letterbox resamples with the pipeline's bilinear (half-pixel centres), not
+  Darknet's `resize_image`; boxes are clipped to the input before the class-wise NMS (Darknet
+  clips only when drawing), and at most 100 detections per image are kept.
 """
 
 from jaxvision.train.config import base_config
