@@ -93,7 +93,9 @@ def predict_image(trainer, state, image: np.ndarray) -> dict:
         out["classes"] = np.full((height, width), -1, np.int32)
         out["classes"][window] = classes
     if "boxes" in out:
-        out["boxes"] = boxes_to_original(out["boxes"], batch["image_size"][0], (height, width))
+        origin = batch["image_origin"][0] if "image_origin" in batch else (0, 0)
+        out["boxes"] = boxes_to_original(out["boxes"], batch["image_size"][0], (height, width),
+                                         origin)
         if "masks" in out:
             out["masks"] = paste_masks(out["masks"], out["boxes"], height, width
                                        ) > trainer.task.mask_threshold

@@ -8,11 +8,24 @@ mmdetection's reproduction gives 30.9 box AP at 416 on val2017). Evaluation here
 Commands (the `coco:<root>` layout of configs/coco/faster_rcnn_r50_fpn.py; `coco:~/data/coco2017`
 in the config is a placeholder: pass yours):
 
-    python train.py --config configs/coco/yolov3_416.py --config.dataset=coco:/data/coco2017
+    # Darknet-53's ImageNet weights, Darknet's own file (https://pjreddie.com/media/files/
+    # darknet53.conv.74), read with the model's cfg (write it with
+    # jaxvision.weights.darknet.yolov3_cfg or use Darknet's cfg/yolov3.cfg)
+    python -m jaxvision.weights.darknet --cfg yolov3.cfg --weights darknet53.conv.74 \
+        --backbone --out weights/darknet53_imagenet
+    python train.py --config configs/coco/yolov3_416.py \
+        --config.dataset=coco:/data/coco2017 --config.init_from=weights/darknet53_imagenet
 
-There is no `init_from` step yet: Darknet-53's ImageNet weights (darknet53.conv.74) are a
-Darknet file, not a torchvision model, and `jaxvision.weights` reads no Darknet files (issue 22).
-From scratch, this schedule is not expected to reach the target.
+`init_from_map` 'backbone:backbone' puts the checkpoint into the detector's Darknet-53; the necks
+and heads start from their initialisers. The model takes Darknet's input (`darknet_input`: RGB in
+[0, 1], what darknet53.conv.74 was trained on) and BatchNorm epsilon 1e-6.
+
+Evaluation letterboxes as Darknet does (`data.eval_resize='letterbox'`: aspect ratio kept,
+centred on 0.5 grey, boxes mapped back through `image_origin`); `--config.data.eval_resize=fixed`
+gives the squashing resize training uses. Darknet's `valid` thresholds: score 0.005, class-wise
+NMS 0.45 (the model's defaults; `detector test` draws at 0.5). Darknet's COCO model
+(yolov3.weights) converts with the same CLI without `--backbone`; its outputs match OpenCV's
+Darknet importer (tests/weights/test_darknet.py).
 
 Sized for a global batch of 64: 8 accelerators x 8 images, or fewer devices with
 `--config.train.grad_accum_steps` (Darknet's cfg splits the 64 into subdivisions=16 chunks of 4
@@ -22,7 +35,6 @@ and 450,000; SGD momentum 0.9, weight decay 5e-4. The loss is summed over each i
 averaged over the batch, Darknet's scale (its update divides the summed gradient by the batch).
 
 Where this differs from the reference:
-- No ImageNet-pretrained Darknet-53 (above).
 - Augmentation: Darknet's (jitter 0.3 crops and translations with aspect change, HSV
   saturation / exposure 1.5 and hue 0.1, flips) is not available; the library's SSD
   augmentation stands in (photometric distortion, zoom-out up to 2x, min-IoU crop, flips).
@@ -33,6 +45,9 @@ Where this differs from the reference:
   sizes (Darknet's period restarts with the process). One compiled step per size (10).
   Evaluation is at 416 x 416, as the paper's table.
 - Crowd regions are ordinary targets of the loss; `data.max_boxes` 100 pads the targets.
+- Evaluation: the letterbox resamples with the pipeline's bilinear (half-pixel centres), not
+  Darknet's `resize_image`; boxes are clipped to the input before the class-wise NMS (Darknet
+  clips only when drawing), and at most 100 detections per image are kept.
 """
 
 from jaxvision.train.config import base_config
@@ -46,12 +61,14 @@ def get_config():
     config.model = "yolov3"
     config.task = "detection"
     config.dataset = "coco:~/data/coco2017"
-    config.data.update(dict(resize="fixed", fixed_size=416, pad_size=0, random_flip=True,
-                            photometric_distort=True, zoom_out=True, zoom_out_max=2.0,
-                            min_iou_crop=True, max_boxes=100,
+    config.model_kwargs.update(dict(darknet_input=True, bn_epsilon=1e-6))
+    config.data.update(dict(resize="fixed", eval_resize="letterbox", fixed_size=416, pad_size=0,
+                            random_flip=True, photometric_distort=True, zoom_out=True,
+                            zoom_out_max=2.0, min_iou_crop=True, max_boxes=100,
                             multi_scale=tuple(range(320, 609, 32)), multi_scale_every=10))
     config.train.update(dict(steps=STEPS, batch_size=BATCH, eval_batch_size=64, log_every=100,
                              eval_every=10_000, checkpoint_every=1000))
+    config.init_from_map = ("backbone:backbone",)
     config.optimizer.update(dict(
         name="sgd", learning_rate=1e-3, momentum=0.9, weight_decay=5e-4, warmup="burn_in",
         warmup_steps=BURN_IN, schedule="steps", boundaries=LR_STEPS, decay_factor=0.1,

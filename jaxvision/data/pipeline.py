@@ -37,13 +37,13 @@ import grain
 import jax
 import numpy as np
 
-from jaxvision.data import augment, autoaugment, elastic, tiles, transforms
+from jaxvision.data import augment, autoaugment, elastic, letterbox, tiles, transforms
 from jaxvision.data.weight_map import border_weights
 
 ALL_FIELDS = ("image", "segmentation", "masks", "boxes", "labels", "iscrowd", "label",
               "image_id", "image_size", "weights")
 BOX_REQUEST = frozenset({"boxes", "labels", "masks", "iscrowd"})
-RESIZE_MODES = ("none", "fixed", "min_max")
+RESIZE_MODES = ("none", "fixed", "min_max", "letterbox")
 CROPS = ("none", "random_resized", "center")
 # stream k of np.random.default_rng([seed, index, k]); the flip keeps (seed, index)
 _PAD_CROP, _PHOTOMETRIC, _ZOOM_OUT, _IOU_CROP, _RESIZED_CROP, _ELASTIC, _TILE = 1, 2, 3, 4, 5, 6, 7
@@ -59,7 +59,9 @@ class ExampleTransform:
     (`crop`: 'random_resized' to `image_size` for training, 'center' = resize to image_size /
     0.875 then centre crop), horizontal flip, pad-and-random-crop (`random_crop_padding > 0`,
     not for boxes), resize (`resize`: 'none'; 'fixed' to fixed_size x fixed_size, SSD 300 / YOLO
-    416; 'min_max' torchvision GeneralizedRCNNTransform's rule with min_size / max_size),
+    416; 'min_max' torchvision GeneralizedRCNNTransform's rule with min_size / max_size;
+    'letterbox' Darknet's, aspect kept and centred on grey in fixed_size x fixed_size, adding
+    `image_origin` [2] (top, left); `eval_resize` overrides `resize` in `eval()` when set),
     normalisation, padding to the static size (bottom/right; 'min_max': a square of side
     `pad_size` or ceil(max_size / size_divisible) * size_divisible; 'none' / 'fixed': `pad_size`
     when > 0; `pad_shape` (H, W) instead when given: jaxvision.data.buckets), then boxes with no
@@ -97,6 +99,7 @@ class ExampleTransform:
     max_size: int = 1333
     size_divisible: int = 32
     fixed_size: int = 300
+    eval_resize: str = ""
     pad_size: int = 0
     elastic_sigma: float = 0.0
     elastic_grid: int = 3
@@ -119,6 +122,9 @@ class ExampleTransform:
                              f"{self.random_crop_padding}")
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"data.resize: expected one of {RESIZE_MODES}, got {self.resize!r}")
+        if self.eval_resize not in ("",) + RESIZE_MODES:
+            raise ValueError(f"data.eval_resize: expected '' (data.resize) or one of "
+                             f"{RESIZE_MODES}, got {self.eval_resize!r}")
         if self.crop not in CROPS:
             raise ValueError(f"data.crop: expected one of {CROPS}, got {self.crop!r}")
         for name in ("max_boxes", "min_size", "max_size", "size_divisible", "fixed_size",
@@ -173,7 +179,7 @@ class ExampleTransform:
             return side, side
         if self.pad_size:
             return self.pad_size, self.pad_size
-        if self.resize == "fixed":
+        if self.resize in ("fixed", "letterbox"):
             return self.fixed_size, self.fixed_size
         if self.crop != "none":
             return self.image_size, self.image_size
@@ -186,6 +192,7 @@ class ExampleTransform:
             self, random_flip=False, random_crop_padding=0, photometric_distort=False,
             zoom_out=False, min_iou_crop=False, elastic_sigma=0.0, random_tile=False,
             autoaugment="none",
+            resize=self.eval_resize or self.resize,
             crop="center" if self.crop == "random_resized" else self.crop)
 
     def _rng(self, index: int, stream: int) -> np.random.Generator:
@@ -237,6 +244,8 @@ class ExampleTransform:
             example = transforms.pad_and_crop(example, p, (int(offset[0]), int(offset[1])))
         example = self._resize(example)
         content = example["image"].shape[:2]
+        if self.resize == "letterbox":  # Darknet's: centred on grey (jaxvision.data.letterbox)
+            example, origin = letterbox.embed(example, self.fixed_size)
         if "weights" in wanted:
             example["weights"] = border_weights(example["segmentation"], w0=self.weight_w0,
                                                 sigma=self.weight_sigma)
@@ -257,6 +266,8 @@ class ExampleTransform:
                 example = transforms.finish_proposals(example)
             example["image_size"] = np.asarray(content, np.int32)
             example["num_dropped_boxes"] = np.int32(dropped)
+            if self.resize == "letterbox":
+                example["image_origin"] = origin
         else:
             if "image_id" in example:
                 example["image_id"] = example["image_id"].astype(np.int32)
@@ -277,6 +288,8 @@ class ExampleTransform:
             size = (self.fixed_size, self.fixed_size)
         elif self.resize == "min_max":
             size = transforms.min_max_size(height, width, self.min_size, self.max_size)
+        elif self.resize == "letterbox":
+            size = letterbox.letterbox_size(height, width, self.fixed_size)
         else:
             return example
         return transforms.resize(example, size) if size != (height, width) else example
@@ -326,7 +339,8 @@ def make_transforms(config, fields: Sequence[str]) -> tuple[ExampleTransform, Ex
         zoom_out=d.zoom_out, zoom_out_max=d.zoom_out_max, min_iou_crop=d.min_iou_crop,
         crop=d.crop, image_size=d.image_size, resize=resize, min_size=d.min_size,
         max_size=d.max_size, size_divisible=d.size_divisible, fixed_size=fixed_size,
-        pad_size=d.pad_size, elastic_sigma=d.elastic.sigma, elastic_grid=d.elastic.grid,
+        eval_resize=d.get("eval_resize", ""), pad_size=d.pad_size,
+        elastic_sigma=d.elastic.sigma, elastic_grid=d.elastic.grid,
         tile_size=d.tile.size, tile_margin=d.tile.margin, tile_step=d.tile.step,
         weight_w0=d.weight_map.w0, weight_sigma=d.weight_map.sigma,
         autoaugment=d.autoaugment)

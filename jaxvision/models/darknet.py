@@ -33,11 +33,12 @@ def scaled(channels: int, width: float) -> int:
 
 
 def DarknetConv(features: int, kernel_size: int = 3, strides: int = 1, *, name: str,  # noqa: N802
-                dtype: Any = jnp.float32, axis_name: str | None = None) -> ConvBN:
+                dtype: Any = jnp.float32, axis_name: str | None = None,
+                bn_epsilon: float = 1e-5) -> ConvBN:
     """[B, H, W, Cin] -> [B, H / strides, W / strides, features]: conv (no bias) + BN + leaky
     ReLU 0.1, a `ConvBN` with children `conv` and `bn`."""
-    return ConvBN(features, kernel_size, strides, activation=leaky_relu, dtype=dtype,
-                  axis_name=axis_name, name=name)
+    return ConvBN(features, kernel_size, strides, activation=leaky_relu, bn_epsilon=bn_epsilon,
+                  dtype=dtype, axis_name=axis_name, name=name)
 
 
 class Darknet53(nn.Module):
@@ -52,6 +53,7 @@ class Darknet53(nn.Module):
     depths: tuple[int, ...] = DEPTHS
     dtype: Any = jnp.float32
     axis_name: str | None = None
+    bn_epsilon: float = 1e-5
 
     @nn.compact
     def __call__(self, x, train: bool):
@@ -59,7 +61,7 @@ class Darknet53(nn.Module):
         if len(self.depths) != 5 or min(self.depths) < 0:
             raise ValueError(f"darknet53 depths: expected 5 non-negative block counts, got "
                              f"{self.depths}")
-        kw = dict(dtype=self.dtype, axis_name=self.axis_name)
+        kw = dict(dtype=self.dtype, axis_name=self.axis_name, bn_epsilon=self.bn_epsilon)
         x = jnp.asarray(x, self.dtype)
         x = DarknetConv(scaled(32, self.width), 3, name="stem", **kw)(x, train)
         features = {}
@@ -81,5 +83,5 @@ class Darknet53(nn.Module):
 
 def darknet53(**kwargs) -> Darknet53:
     """Darknet-53. kwargs: num_classes=1000 (None: features only), width, depths, dtype,
-    axis_name."""
+    axis_name, bn_epsilon=1e-5."""
     return Darknet53(**kwargs)

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxvision.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from jaxvision.layers import check_images
 from jaxvision.losses.yolo import decode_yolo, yolo_loss
 from jaxvision.models.darknet import DEPTHS, Darknet53, DarknetConv, scaled
@@ -88,6 +89,8 @@ class YOLOv3(nn.Module):
     detections_per_img: int = 100
     topk_candidates: int = 1000
     ignore_thresh: float = 0.5
+    darknet_input: bool = False
+    bn_epsilon: float = 1e-5
     dtype: Any = jnp.float32
     axis_name: str | None = None
 
@@ -109,7 +112,10 @@ class YOLOv3(nn.Module):
         if h % 32 or w % 32:
             raise ValueError(f"yolov3 input height/width: expected multiples of 32, got {(h, w)}")
         table = self.anchor_table()
-        kw = dict(dtype=self.dtype, axis_name=self.axis_name)
+        kw = dict(dtype=self.dtype, axis_name=self.axis_name, bn_epsilon=self.bn_epsilon)
+        if self.darknet_input:  # ImageNet-normalised -> RGB in [0, 1]
+            images = (images * jnp.asarray(IMAGENET_STD / 255)
+                      + jnp.asarray(IMAGENET_MEAN / 255))
         _, feats = Darknet53(num_classes=None, width=self.width, depths=self.depths,
                              name="backbone", **kw)(images, train)
         a, c_out = self.anchors_per_cell, self.num_classes - 1 + 5
@@ -168,5 +174,6 @@ class YOLOv3(nn.Module):
 def yolov3(**kwargs) -> YOLOv3:
     """YOLOv3. kwargs: num_classes=81 (incl. background), strides=(32, 16, 8),
     anchors_per_cell=3, anchors=None, width=1.0, depths, score_thresh=0.005, nms_thresh=0.45,
-    detections_per_img=100, topk_candidates=1000, ignore_thresh=0.5, dtype, axis_name."""
+    detections_per_img=100, topk_candidates=1000, ignore_thresh=0.5, darknet_input=False,
+    bn_epsilon=1e-5, dtype, axis_name."""
     return YOLOv3(**kwargs)

@@ -82,7 +82,10 @@ class DetectionEvaluator:
             if gt is not None:
                 self._add_ground_truth(gt, image_id, orig)
             keep = np.asarray(predictions["valid"][i], bool)
-            boxes = boxes_to_original(np.asarray(predictions["boxes"][i])[keep], size, orig)
+            origin = (batch["image_origin"][i] if "image_origin" in batch and self.splits
+                      is not None else (0, 0))  # without splits: ground truth in input pixels
+            boxes = boxes_to_original(np.asarray(predictions["boxes"][i])[keep], size, orig,
+                                      origin)
             pred = {"boxes": boxes, "scores": np.asarray(predictions["scores"][i])[keep],
                     "labels": self.category_of[np.asarray(predictions["labels"][i])[keep]]}
             if self.masks:

@@ -4,7 +4,8 @@ The inverse of the eval transform, as torchvision's `GeneralizedRCNNTransform.po
 it: boxes scaled per axis by original / resized size (float32, no clipping afterwards; the
 detector clipped them to the resized image), then Mask R-CNN's box-relative masks pasted at the
 original resolution with those boxes. The padding the transform adds (bottom/right) needs no
-inverse. SSD / YOLO's fixed resize is the same scaling with a square resized size.
+inverse; a letterbox's (all sides) is undone with the batch's `image_origin`. SSD / YOLO's
+fixed resize is the same scaling with a square resized size.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def boxes_to_original(boxes, image_size, orig_size) -> np.ndarray:
-    """boxes [N, 4] xyxy in the resized image (`image_size` (h, w) before padding) -> float32
+def boxes_to_original(boxes, image_size, orig_size, origin=(0, 0)) -> np.ndarray:
+    """boxes [N, 4] xyxy in the resized image (`image_size` (h, w) before padding, its pixel
+    (0, 0) at `origin` (top, left) of the input: Darknet's letterbox centres it) -> float32
     [N, 4] xyxy in the original (`orig_size` (H, W)) image."""
     (h, w), (oh, ow) = (np.asarray(s, np.float32) for s in (image_size, orig_size))
     ratio = np.array([ow / w, oh / h, ow / w, oh / h], np.float32)
-    return np.asarray(boxes, np.float32).reshape(-1, 4) * ratio
+    top, left = (np.float32(v) for v in origin)
+    shift = np.array([left, top, left, top], np.float32)
+    return (np.asarray(boxes, np.float32).reshape(-1, 4) - shift) * ratio
 
 
 def _taps(start: int, size: int, lo: int, hi: int, in_size: int):

@@ -68,7 +68,7 @@ def data_config() -> ml_collections.ConfigDict:
         image_size=64, data_dir="~/tensorflow_datasets", skip_bad_images=False, max_boxes=8,
         random_flip=True, random_crop_padding=0, crop="none", photometric_distort=False,
         zoom_out=False, zoom_out_max=4.0, min_iou_crop=False, resize="none", min_size=800,
-        max_size=1333, size_divisible=32, fixed_size=300, pad_size=0,
+        max_size=1333, size_divisible=32, fixed_size=300, eval_resize="", pad_size=0,
         elastic=ml_collections.ConfigDict(dict(sigma=0.0, grid=3)),
         tile=ml_collections.ConfigDict(dict(size=0, margin=0, step=16)),
         weight_map=ml_collections.ConfigDict(dict(w0=10.0, sigma=5.0)),
@@ -187,7 +187,8 @@ def validate_data(data) -> None:
     from jaxvision.data.pipeline import CROPS, RESIZE_MODES
     from jaxvision.data.sources import BUILDER_DEFAULTS, builder_kwargs
 
-    for field, allowed in (("resize", RESIZE_MODES), ("crop", CROPS), ("autoaugment", POLICIES)):
+    for field, allowed in (("resize", RESIZE_MODES), ("crop", CROPS), ("autoaugment", POLICIES),
+                           ("eval_resize", ("",) + RESIZE_MODES)):
         if data[field] not in allowed:
             raise ValueError(f"config.data.{field}: expected one of {allowed}, got "
                              f"{data[field]!r}")

@@ -80,9 +80,10 @@ def test_recipe_is_the_references_schedule(name):
         epochs = round(steps * batch / STEP_RECIPES[name])
         assert f"about {epochs} epochs of the {STEP_RECIPES[name]:,}" in doc, (name, epochs)
     assert "python train.py --config configs/" + name.replace(".", "/") + ".py" in doc
-    if name != "coco.yolov3_416":  # Darknet-53 has no importable ImageNet weights (issue 22)
-        assert "python -m jaxvision.weights.torchvision --model" in doc
-        assert "--config.init_from=" in doc and config.init_from_map
+    cli = ("python -m jaxvision.weights.darknet --cfg" if name == "coco.yolov3_416" else
+           "python -m jaxvision.weights.torchvision --model")  # Darknet-53: darknet53.conv.74
+    assert cli in doc
+    assert "--config.init_from=" in doc and config.init_from_map
 
 
 def test_voc_ssd_scales_are_ssd_pascal_sizes():
