@@ -1,0 +1,222 @@
+"""Faster / Mask R-CNN R50-FPN and SSD300 against torchvision in float64, stage by stage, at
+1e-9 relative (runs only with JAX_ENABLE_X64=1: tests/test_x64.py runs it in a subprocess).
+
+Both sides compute in double: torchvision's model `.double()` on a double image with the test
+set-up's CPU nms/roi_align (tests/torchvision_ops.py, in the inputs' dtype), ours built with
+`dtype=jnp.float64` on the same imported weights. Each stage is fed torchvision's inputs, so a
+failure names the stage: backbone/FPN maps; RPN head logits and deltas on torchvision's maps;
+proposals (values and order) of the RPN on torchvision's maps; RoI box head logits and deltas
+on torchvision's proposals; detections (boxes, scores, labels, order) and 28x28 mask
+probabilities of the RoI heads on torchvision's maps and proposals; then the whole model on the
+image. At float32 a parity test cannot tell a small systematic error from rounding:
+torchvision's own float32 outputs are this far from its float64 ones on the same model and
+image (measured at 256x320 with torch 2.13.0): see NOISE_F32 (test_rcnn_parity and
+test_ssd_parity keep their float32 tolerances just above it). In float64 the two
+implementations agree to ~1e-12 relative, so RTOL = 1e-9 leaves three orders of magnitude for
+summation order and catches a rule changed by hand (a clip to W - 1, a dw/dh clamp of
+log(1000 / 15)), which the float32 tests miss or barely see.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.rpn import concat_box_prediction_layers
+
+from jaxvision.models import get_model
+from jaxvision.models.detection.roi_heads import RoIHeads
+from jaxvision.models.detection.rpn import RPNHead
+from jaxvision.models.ssd import SSD300
+from jaxvision.weights import from_torchvision
+from tests import torchvision_ops
+
+pytestmark = pytest.mark.skipif(not jax.config.jax_enable_x64,
+                                reason="float64 parity: needs JAX_ENABLE_X64=1 (tests/test_x64.py)")
+
+torchvision_ops.register()
+
+K = 5
+H, W = 256, 320  # 'pool' level 4x5; the integer strides 64 and 64
+RTOL = 1e-9
+
+
+def rel(ours, ref):
+    """max |ours - ref| / max |ref|."""
+    ours, ref = np.asarray(ours), np.asarray(ref)
+    assert ours.shape == ref.shape, (ours.shape, ref.shape)
+    return float(np.abs(ours - ref).max() / np.abs(ref).max())
+
+
+def nhwc(t):
+    return jnp.asarray(t.numpy().transpose(0, 2, 3, 1))
+
+
+def f64(tree):
+    return jax.tree.map(lambda a: np.asarray(a, np.float64), tree)
+
+
+@pytest.fixture(scope="module")
+def rcnn():
+    torch.manual_seed(0)
+    tv = torchvision.models.detection.maskrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, num_classes=K).eval()
+    with torch.no_grad():  # BatchNorm statistics and affine away from 1/0 (test_rcnn_parity)
+        for m in tv.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+    variables = f64(from_torchvision("maskrcnn_resnet50_fpn",
+                                     {k: v.numpy() for k, v in tv.state_dict().items()}))
+    tv = tv.double()
+    x = torch.randn(1, 3, H, W, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    images = ImageList(x, [(H, W)])
+    with torch.no_grad():
+        feats = tv.backbone(x)
+        obj, deltas = concat_box_prediction_layers(*tv.rpn.head(list(feats.values())))
+        proposals, _ = tv.rpn(images, feats)
+        pooled = tv.roi_heads.box_roi_pool(feats, proposals, images.image_sizes)
+        class_logits, box_regression = tv.roi_heads.box_predictor(tv.roi_heads.box_head(pooled))
+        dets, _ = tv.roi_heads(feats, proposals, images.image_sizes)
+    model = get_model("mask_rcnn", num_classes=K, dtype=jnp.float64)
+    props = proposals[0].numpy()
+    padded = np.zeros((1, 1000, 4))
+    padded[0, :len(props)] = props
+    return dict(
+        model=model, variables=variables, x=nhwc(x), maps=[nhwc(t) for t in feats.values()],
+        ref_maps=[t.numpy().transpose(0, 2, 3, 1) for t in feats.values()],
+        objectness=obj.numpy()[:, 0], deltas=deltas.numpy(), proposals=props,
+        padded=jnp.asarray(padded), padded_valid=jnp.asarray(np.arange(1000) < len(props))[None],
+        class_logits=class_logits.numpy(), box_regression=box_regression.numpy(),
+        dets={k: v.numpy() for k, v in dets[0].items()}, sizes=jnp.array([[H, W]], jnp.int32))
+
+
+def test_rcnn_backbone_fpn_maps(rcnn):
+    feats = jax.jit(lambda v, x: rcnn["model"].apply(
+        v, x, method=lambda m, x: m.backbone(x, train=False)[1]))(rcnn["variables"], rcnn["x"])
+    for k, ref in zip(("p2", "p3", "p4", "p5", "pool"), rcnn["ref_maps"], strict=True):
+        assert feats[k].dtype == jnp.float64
+        assert rel(feats[k], ref) < RTOL, k
+
+
+def test_rcnn_rpn_head_on_torchvisions_maps(rcnn):
+    head = RPNHead(3, dtype=jnp.float64)
+    logits, deltas = jax.jit(head.apply)({"params": rcnn["variables"]["params"]["rpn"]["head"]},
+                                         rcnn["maps"])
+    assert logits.dtype == deltas.dtype == jnp.float64
+    assert rel(logits[0], rcnn["objectness"]) < RTOL
+    assert rel(deltas[0], rcnn["deltas"]) < RTOL
+
+
+def test_rcnn_proposals_on_torchvisions_maps(rcnn):
+    rpn = rcnn["model"].rpn.clone(parent=None)
+    props, valid, _ = jax.jit(lambda p, m: rpn.apply({"params": p}, m, (H, W), rcnn["sizes"],
+                                                     False))(
+        rcnn["variables"]["params"]["rpn"], rcnn["maps"])
+    ref = rcnn["proposals"]
+    n = int(valid[0].sum())
+    assert n == len(ref) > 500 and not valid[0, n:].any()
+    assert rel(props[0, :n], ref) < RTOL  # the same boxes in the same order
+
+
+def _heads(rcnn):
+    return rcnn["model"].roi_heads.clone(parent=None), {
+        "params": rcnn["variables"]["params"]["roi_heads"]}
+
+
+def test_rcnn_box_head_on_torchvisions_proposals(rcnn):
+    heads, v = _heads(rcnn)
+    n = len(rcnn["proposals"])
+    cls, reg = jax.jit(lambda v, m, b: heads.apply(v, m, (H, W), b, method=RoIHeads._boxes))(
+        v, rcnn["maps"][:4], rcnn["padded"])
+    assert rel(cls[0, :n], rcnn["class_logits"]) < RTOL
+    assert rel(reg[0, :n], rcnn["box_regression"]) < RTOL
+
+
+def _check_detections(out, ref):
+    n = len(ref["boxes"])
+    assert n >= 20 and int(out["valid"][0].sum()) == n
+    np.testing.assert_array_equal(out["labels"][0, :n], ref["labels"])
+    assert rel(out["boxes"][0, :n], ref["boxes"]) < RTOL
+    assert rel(out["scores"][0, :n], ref["scores"]) < RTOL
+    assert out["masks"].dtype == jnp.float64
+    assert rel(out["masks"][0, :n], ref["masks"][:, 0]) < RTOL
+
+
+def test_rcnn_detections_and_masks_on_torchvisions_proposals(rcnn):
+    heads, v = _heads(rcnn)
+    out = jax.jit(lambda v, m, b, bv: heads.apply(v, m, (H, W), rcnn["sizes"], b, bv, False))(
+        v, rcnn["maps"][:4], rcnn["padded"], rcnn["padded_valid"])
+    _check_detections(out, rcnn["dets"])
+
+
+def test_rcnn_whole_model_and_faster_rcnn(rcnn):
+    out = jax.jit(lambda v, x: rcnn["model"].apply(v, x))(rcnn["variables"], rcnn["x"])
+    n = len(rcnn["proposals"])
+    assert rel(out["proposals"][0, :n], rcnn["proposals"]) < RTOL
+    _check_detections(out, rcnn["dets"])
+    # Faster R-CNN on the same weights without the mask branch: the same detections
+    faster = get_model("faster_rcnn", num_classes=K, dtype=jnp.float64)
+    params = dict(rcnn["variables"]["params"])
+    params["roi_heads"] = {k: v for k, v in params["roi_heads"].items() if k != "mask_head"}
+    got = jax.jit(lambda v, x: faster.apply(v, x))({"params": params}, rcnn["x"])
+    assert "masks" not in got
+    for k in ("boxes", "scores", "labels", "valid"):
+        np.testing.assert_array_equal(got[k], out[k])
+
+
+@pytest.fixture(scope="module")
+def ssd():
+    torch.manual_seed(0)
+    tm = torchvision.models.detection.ssd300_vgg16(weights=None, weights_backbone=None,
+                                                   num_classes=K).eval()
+    with torch.no_grad():  # sharper class scores (test_ssd_parity)
+        for conv in tm.head.classification_head.module_list:
+            conv.weight.mul_(3.0)
+    variables = f64(from_torchvision("ssd300_vgg16", tm.state_dict()))
+    tm = tm.double()
+    x = torch.randn(1, 3, 300, 300, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        feats = list(tm.backbone(x).values())
+        head = tm.head(feats)
+        anchors = tm.anchor_generator(ImageList(x, [(300, 300)]), feats)
+        det = tm.postprocess_detections(head, anchors, [(300, 300)])[0]
+    return dict(model=get_model("ssd300", num_classes=K, dtype=jnp.float64), variables=variables,
+                x=nhwc(x), maps=[nhwc(t) for t in feats], head={k: v.numpy() for k, v in
+                                                                 head.items()},
+                anchors=anchors[0].numpy(), det={k: v.numpy() for k, v in det.items()})
+
+
+def test_ssd_stages(ssd):
+    model, v = ssd["model"], ssd["variables"]
+    feats = jax.jit(lambda v, x: model.apply(v, x, method=SSD300.features))(v, ssd["x"])
+    for i, (ours, ref) in enumerate(zip(feats, ssd["maps"], strict=True)):
+        assert ours.dtype == jnp.float64 and rel(ours, ref) < RTOL, i
+    cls, reg = jax.jit(lambda v, f: model.apply(v, f, method=SSD300.head))(v, ssd["maps"])
+    assert rel(cls[0], ssd["head"]["cls_logits"]) < RTOL
+    assert rel(reg[0], ssd["head"]["bbox_regression"]) < RTOL
+    anchors = model.default_boxes((300, 300))
+    assert anchors.dtype == jnp.float64 and rel(anchors, ssd["anchors"]) < RTOL
+    det = jax.jit(lambda v, c, r, a: model.apply(v, c, r, a, (300, 300),
+                                                 method=SSD300.postprocess))(
+        v, ssd["head"]["cls_logits"][0], ssd["head"]["bbox_regression"][0], ssd["anchors"])
+    _check_ssd(det, ssd["det"])
+
+
+def _check_ssd(det, ref):
+    n = len(ref["scores"])
+    assert n == 200 and bool(det["valid"].all())
+    np.testing.assert_array_equal(det["labels"], ref["labels"])
+    assert rel(det["boxes"], ref["boxes"]) < RTOL
+    assert rel(det["scores"], ref["scores"]) < RTOL
+
+
+def test_ssd_whole_model(ssd):
+    out = jax.jit(ssd["model"].apply)(ssd["variables"], ssd["x"])
+    _check_ssd({k: v[0] for k, v in out.items() if k in ("boxes", "scores", "labels", "valid")},
+               ssd["det"])
