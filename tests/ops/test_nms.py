@@ -166,7 +166,7 @@ def test_threshold_is_compared_as_a_double_like_the_kernel():
     it is the double 0.3, not above 0.3, kept. Under x64 (tests/test_x64.py) both dtypes run."""
     boxes = np.array([[0, 0, 3, 1], [0, 0, 10, 1]], np.float32)
     scores = np.array([0.9, 0.8], np.float32)
-    assert np.float32(3) / np.float32(10) == np.float32(0.3) > 0.3
+    assert np.float32(3) / np.float32(10) == np.float32(0.3) and float(np.float32(0.3)) > 0.3
     for thr, want in [(0.3, [0]), (float(np.float32(0.3)), [0, 1]), (0.29, [0])]:
         for tile in (1, 256):
             _check(*_nms(boxes, scores, None, thr, 2, -np.inf, tile=tile), np.array(want), 2)

@@ -119,9 +119,11 @@ def _sampled_counts(module, variables, *args, **kwargs):
 
 
 def test_sampled_counts_in_a_training_forward():
-    """The registry's Mask R-CNN RPN and RoI heads, at their defaults, trained on two 256x256
-    images with 64 ground-truth boxes each: enough positives that the fractions bind."""
-    model = get_model("mask_rcnn", num_classes=5)
+    """The registry's Faster R-CNN RPN and RoI heads (Mask R-CNN's are the same modules), at
+    their defaults, trained on two 256x256 images with 64 ground-truth boxes each: enough
+    positives that the fractions bind (a fraction of 0.25 in the RPN or 0.5 in the RoI heads
+    would give 64 or 256)."""
+    model = get_model("faster_rcnn", num_classes=5)
     rpn, heads = model.rpn.clone(parent=None), model.roi_heads.clone(parent=None)
     h = w = 256
     c = 8  # feature channels: the sampling does not depend on them
@@ -139,17 +141,16 @@ def test_sampled_counts_in_a_training_forward():
     gt = np.stack([pool[rng.choice(len(pool), 64, replace=False)] for _ in range(2)])
     sizes = jnp.full((2, 2), h, jnp.int32)
     targets = {"boxes": jnp.asarray(gt), "labels": jnp.ones((2, 64), jnp.int32),
-               "boxes_valid": jnp.ones((2, 64), bool),
-               "masks": jnp.ones((2, 64, h, w), jnp.uint8)}
+               "boxes_valid": jnp.ones((2, 64), bool)}
     rv = rpn.init({"params": jax.random.key(1)}, maps, (h, w), sizes, False)
     got = _sampled_counts(rpn, rv, maps, (h, w), sizes, targets=targets)
     assert (got["sampled_positive"] == 128).all() and (got["sampled_negative"] == 128).all()
-    # proposals: 1,000 copies of ground-truth boxes shifted by a pixel (foreground, IoU >= 0.5)
-    # and 1,000 of the whole image (background, IoU < 0.1)
-    fg = gt[:, rng.integers(0, 64, 1000)] + rng.integers(-1, 2, (2, 1000, 4))
-    bg = np.tile(np.array([0.0, 0.0, w, h]), (2, 1000, 1))
+    # proposals: 300 copies of ground-truth boxes shifted by a pixel (foreground, IoU >= 0.5)
+    # and 300 of the whole image (background, IoU < 0.1)
+    fg = gt[:, rng.integers(0, 64, 300)] + rng.integers(-1, 2, (2, 300, 4))
+    bg = np.tile(np.array([0.0, 0.0, w, h]), (2, 300, 1))
     props = jnp.asarray(np.concatenate([fg, bg], 1), jnp.float32)
-    pvalid = jnp.ones((2, 2000), bool)
+    pvalid = jnp.ones((2, 600), bool)
     hv = heads.init({"params": jax.random.key(2)}, maps[:4], (h, w), sizes, props, pvalid, False)
     got = _sampled_counts(heads, hv, maps[:4], (h, w), sizes, props, pvalid, targets=targets)
     assert (got["sampled_positive"] == 128).all() and (got["sampled_negative"] == 384).all()
