@@ -171,20 +171,21 @@ except ImportError:
 else:
     raise SystemExit('jaxvision importable')
 """
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                    "export.md")
 
 
-def readme_example() -> str:
-    """The README's example serving an exported Mask R-CNN with only jax."""
-    with open(README) as f:
+def docs_example() -> str:
+    """docs/export.md's example serving an exported Mask R-CNN with only jax."""
+    with open(DOCS) as f:
         text = f.read()
-    section = text[text.index("## Serving: export a run"):]
-    return section[section.index("```python\n") + 10:section.index("```\n\n")]
+    start = text.index("```python\n") + 10
+    return text[start:text.index("```\n", start)]
 
 
 def _runs_without_jaxvision(out, folder, want):
-    """The README's example, run where importing jaxvision raises, on the first photograph."""
-    code = readme_example().replace("DIR", out).replace("photo.jpg", PHOTOS[0][0] + ".jpg")
+    """docs/export.md's example, run where importing jaxvision raises, on the first photograph."""
+    code = docs_example().replace("DIR", out).replace("photo.jpg", PHOTOS[0][0] + ".jpg")
     code += "np.savez('out.npz', **{k: np.asarray(v) for k, v in out.items()})\n"
     code += NO_JAXVISION
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -33,9 +33,10 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     wh = (rb - lt).clamp(min=0)
     inter = wh[..., 0] * wh[..., 1]
     iou = inter / (area[:, None] + area[None, :] - inter)
-    # the kernel computes in the boxes' dtype; float32 boxes give float32 IoUs
-    iou = iou.to(boxes.dtype) if boxes.dtype != torch.float64 else iou
-    over = (iou > iou_threshold).cpu().numpy()
+    # the kernel computes the IoU in the boxes' dtype (float32 boxes give float32 IoUs) and
+    # compares it with the threshold as a double: 3/10 in float32 (0.30000001) is > 0.3
+    iou = iou.to(boxes.dtype).double()
+    over = (iou > torch.tensor(iou_threshold, dtype=torch.float64)).cpu().numpy()
     n = len(order)
     removed = [False] * n
     keep = []

@@ -32,16 +32,18 @@ from jaxvision.ops.boxes import BBOX_XFORM_CLIP, box_iou
 def decode_yolo(raw, stride: int, anchors):
     """raw: [..., H, W, A, 5 + C] (tx, ty, tw, th, ...); anchors: [A, 2] (w, h) pixels.
 
-    Returns [..., H, W, A, 4] xyxy pixels: centre ((sigmoid(tx) + j) stride,
-    (sigmoid(ty) + i) stride), size anchor * exp(min(t, log(1000 / 16))).
+    Returns [..., H, W, A, 4] xyxy pixels (float32, float64 for float64 raw): centre
+    ((sigmoid(tx) + j) stride, (sigmoid(ty) + i) stride), size anchor * exp(min(t,
+    log(1000 / 16))).
     """
     h, w, a = raw.shape[-4:-1]
-    anchors = jnp.asarray(anchors, jnp.float32)
+    dt = jnp.promote_types(jnp.asarray(raw).dtype, jnp.float32)  # float64 raw stays float64
+    anchors = jnp.asarray(anchors, dt)
     if anchors.shape != (a, 2):
         raise ValueError(f"decode_yolo anchors: expected shape {(a, 2)}, got {anchors.shape}")
-    raw = raw.astype(jnp.float32)
-    j = jnp.arange(w, dtype=jnp.float32)[None, :, None]
-    i = jnp.arange(h, dtype=jnp.float32)[:, None, None]
+    raw = raw.astype(dt)
+    j = jnp.arange(w, dtype=dt)[None, :, None]
+    i = jnp.arange(h, dtype=dt)[:, None, None]
     cx = (jax.nn.sigmoid(raw[..., 0]) + j) * stride
     cy = (jax.nn.sigmoid(raw[..., 1]) + i) * stride
     bw = anchors[:, 0] * jnp.exp(jnp.minimum(raw[..., 2], BBOX_XFORM_CLIP))

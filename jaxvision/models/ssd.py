@@ -91,7 +91,12 @@ class SSD300(nn.Module):
         if feature_sizes is None:
             feature_sizes = feature_map_sizes(image_size)
         return ssd_default_boxes(feature_sizes, image_size, ASPECT_RATIOS, scales=self.scales,
-                                 steps=STEPS, clip=True)
+                                 steps=STEPS, clip=True, dtype=self._out_dtype)
+
+    @property
+    def _out_dtype(self):
+        """Heads, boxes and scores: float32, or float64 when dtype is float64."""
+        return jnp.promote_types(self.dtype, jnp.float32)
 
     def _channels(self, c: int) -> int:
         return max(8, int(round(c * self.width)))
@@ -115,9 +120,9 @@ class SSD300(nn.Module):
                 x = jax.lax.stop_gradient(x)
         scale = self.param("scale_weight", nn.initializers.constant(20.0), (c(512),),
                            jnp.float32)
-        xf = x.astype(jnp.float32)
+        xf = x.astype(self._out_dtype)
         norm = jnp.sqrt(jnp.sum(xf * xf, axis=-1, keepdims=True))
-        outs = [(xf / jnp.maximum(norm, 1e-12) * scale).astype(d)]
+        outs = [(xf / jnp.maximum(norm, 1e-12) * scale.astype(xf.dtype)).astype(d)]
         x = nn.max_pool(x, (2, 2), strides=(2, 2))
         for i in range(3):
             x = nn.relu(_conv(c(512), 3, f"conv5_{i + 1}", padding=1, init=_vgg_init,
@@ -136,7 +141,8 @@ class SSD300(nn.Module):
         return outs
 
     def head(self, feats):
-        """Heads: (cls_logits [B, A, K] float32, bbox_regression [B, A, 4] float32)."""
+        """Heads: (cls_logits [B, A, K], bbox_regression [B, A, 4]), float32 (float64 for
+        dtype float64)."""
         logits, deltas = [], []
         for k, (f, ratios) in enumerate(zip(feats, ASPECT_RATIOS, strict=True)):
             a = 2 + 2 * len(ratios)
@@ -145,8 +151,8 @@ class SSD300(nn.Module):
             r = _conv(a * 4, 3, f"reg{k}", padding=1, dtype=self.dtype)(f)
             logits.append(c.reshape(b, -1, self.num_classes))
             deltas.append(r.reshape(b, -1, 4))
-        return (jnp.concatenate(logits, 1).astype(jnp.float32),
-                jnp.concatenate(deltas, 1).astype(jnp.float32))
+        return (jnp.concatenate(logits, 1).astype(self._out_dtype),
+                jnp.concatenate(deltas, 1).astype(self._out_dtype))
 
     @nn.compact
     def __call__(self, images, train: bool = False, targets=None):

@@ -133,7 +133,8 @@ class YOLOv3(nn.Module):
             route = x
             y = DarknetConv(2 * c, 3, name=f"head{s}_conv", **kw)(x, train)
             y = nn.Conv(a * c_out, (1, 1), dtype=self.dtype, name=f"head{s}_out")(y)
-            raw.append(y.astype(jnp.float32).reshape(y.shape[:3] + (a, c_out)))
+            y = y.astype(jnp.promote_types(self.dtype, jnp.float32))  # float64 stays
+            raw.append(y.reshape(y.shape[:3] + (a, c_out)))
         out = {"raw": raw}
         anchors = [jnp.asarray(table[s]) for s in strides]
         if train:

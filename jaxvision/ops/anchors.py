@@ -12,37 +12,39 @@ import jax.numpy as jnp
 from jaxvision.ops._checks import check_pair
 
 
-def base_anchors(sizes=(128, 256, 512), aspect_ratios=(0.5, 1.0, 2.0)):
+def base_anchors(sizes=(128, 256, 512), aspect_ratios=(0.5, 1.0, 2.0), dtype=jnp.float32):
     """Zero-centred anchors, ratio-major then size (torchvision's AnchorGenerator).
 
     For ratio r = h / w and size s: w = s / sqrt(r), h = s * sqrt(r), rounded (half to even).
-    Returns [len(aspect_ratios) * len(sizes), 4] xyxy float32.
+    Returns [len(aspect_ratios) * len(sizes), 4] xyxy in `dtype` (float32).
     """
     if not sizes or not aspect_ratios or min(sizes) <= 0 or min(aspect_ratios) <= 0:
         raise ValueError(
             f"sizes/aspect_ratios: expected non-empty positive values, got {sizes} and "
             f"{aspect_ratios}"
         )
-    s = jnp.asarray(sizes, jnp.float32)
-    hr = jnp.sqrt(jnp.asarray(aspect_ratios, jnp.float32))
+    s = jnp.asarray(sizes, dtype)
+    hr = jnp.sqrt(jnp.asarray(aspect_ratios, dtype))
     wr = 1 / hr
     ws = (wr[:, None] * s[None, :]).reshape(-1)
     hs = (hr[:, None] * s[None, :]).reshape(-1)
     return jnp.round(jnp.stack([-ws, -hs, ws, hs], axis=1) / 2)
 
 
-def grid_anchors(feature_size, stride, sizes=(128, 256, 512), aspect_ratios=(0.5, 1.0, 2.0)):
+def grid_anchors(feature_size, stride, sizes=(128, 256, 512), aspect_ratios=(0.5, 1.0, 2.0),
+                 dtype=jnp.float32):
     """Faster R-CNN anchors for every position of a feature map.
 
     feature_size: (fh, fw); stride: int or (sy, sx) in pixels. The anchors of position (i, j)
     are `base_anchors` shifted by (j * sx, i * sy) (torchvision's convention).
-    Returns [fh * fw * A, 4] xyxy; a 38x50 map with 3 sizes x 3 ratios gives 17,100 anchors.
+    Returns [fh * fw * A, 4] xyxy in `dtype`; a 38x50 map with 3 sizes x 3 ratios gives
+    17,100 anchors.
     """
     fh, fw = check_pair(feature_size, "feature_size")
     sy, sx = check_pair(stride, "stride")
-    base = base_anchors(sizes, aspect_ratios)
-    xs = jnp.arange(fw, dtype=jnp.float32) * sx
-    ys = jnp.arange(fh, dtype=jnp.float32) * sy
+    base = base_anchors(sizes, aspect_ratios, dtype)
+    xs = jnp.arange(fw, dtype=dtype) * sx
+    ys = jnp.arange(fh, dtype=dtype) * sy
     yy, xx = jnp.meshgrid(ys, xs, indexing="ij")
     shifts = jnp.stack([xx, yy, xx, yy], axis=-1).reshape(-1, 1, 4)
     return (shifts + base[None]).reshape(-1, 4)
@@ -59,14 +61,15 @@ def ssd_scales(num_layers: int, min_ratio=0.15, max_ratio=0.9):
 
 
 def ssd_default_boxes(feature_sizes, image_size, aspect_ratios, scales=None, steps=None,
-                      min_ratio=0.15, max_ratio=0.9, clip=True):
+                      min_ratio=0.15, max_ratio=0.9, clip=True, dtype=jnp.float32):
     """SSD default boxes over several feature maps (torchvision's DefaultBoxGenerator).
 
     feature_sizes: [(fh, fw), ...] per layer; image_size: (H, W); aspect_ratios: per layer a
     list of extra ratios (each adds w/h and h/w boxes besides the two square ones, s_k and
     sqrt(s_k s_k+1)); scales: len(layers)+1 values (default `ssd_scales`); steps: per-layer pixel
     step for the centres ((j + 0.5) * step), else the map size. Widths clipped to [0, 1] of the
-    image when `clip`. Returns [N, 4] xyxy pixels; SSD300 gives 8,732 boxes.
+    image when `clip`; the relative (w, h) and centres are float32 (as torchvision's), the
+    pixel boxes in `dtype`. Returns [N, 4] xyxy pixels; SSD300 gives 8,732 boxes.
     """
     n = len(feature_sizes)
     if len(aspect_ratios) != n:
@@ -88,18 +91,20 @@ def ssd_default_boxes(feature_sizes, image_size, aspect_ratios, scales=None, ste
         for ar in aspect_ratios[k]:
             q = math.sqrt(ar)
             wh += [[sk * q, sk / q], [sk / q, sk * q]]
+        # torchvision keeps the (w, h) pairs and the centres in float32 whatever the maps' dtype
         wh = jnp.asarray(wh, jnp.float32)
         if clip:
             wh = jnp.clip(wh, 0, 1)
+        wh = wh.astype(dtype)
         yf, xf = (ih / steps[k], iw / steps[k]) if steps is not None else (fh, fw)
-        cx = (jnp.arange(fw, dtype=jnp.float32) + 0.5) / xf
-        cy = (jnp.arange(fh, dtype=jnp.float32) + 0.5) / yf
+        cx = ((jnp.arange(fw, dtype=jnp.float32) + 0.5) / xf).astype(dtype)
+        cy = ((jnp.arange(fh, dtype=jnp.float32) + 0.5) / yf).astype(dtype)
         yy, xx = jnp.meshgrid(cy, cx, indexing="ij")
         c = jnp.stack([xx, yy], -1).reshape(-1, 1, 2)
         c = jnp.broadcast_to(c, (fh * fw, len(wh), 2))
         w = jnp.broadcast_to(wh[None], c.shape)
         out.append(jnp.concatenate([c, w], -1).reshape(-1, 4))
-    b = jnp.concatenate(out) * jnp.array([iw, ih, iw, ih], jnp.float32)
+    b = jnp.concatenate(out) * jnp.array([iw, ih, iw, ih], dtype)
     return jnp.concatenate([b[:, :2] - 0.5 * b[:, 2:], b[:, :2] + 0.5 * b[:, 2:]], axis=1)
 
 

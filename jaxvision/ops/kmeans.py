@@ -65,7 +65,7 @@ def _kmeans_pp(wh, k, key):
 
 
 def _lloyd_step(wh, centroids):
-    assign = jnp.argmax(_wh_iou(wh, centroids), axis=1)
+    assign = jnp.argmax(_wh_iou(wh, centroids), axis=1).astype(jnp.int32)  # x64 too
     onehot = jax.nn.one_hot(assign, centroids.shape[0], dtype=jnp.float32)  # [N, k]
     count = onehot.sum(0)
     mean = (onehot.T @ wh) / jnp.maximum(count, 1)[:, None]

@@ -22,22 +22,23 @@ from jaxvision.ops._checks import check_last_dim, check_rank
 from jaxvision.ops.roi import true_div
 
 
-def _resize_taps(start, size, length, in_size):
+def _resize_taps(start, size, length, in_size, dt=jnp.float32):
     """One axis of the resize + paste: for image pixels 0..length-1 and boxes [..] starting at
     integer `start` with `size` pixels, the two source indices and weights into a padded mask
     of `in_size` pixels and whether the pixel lies in the pasted (clipped) box.
 
-    Returns i0, i1 [..., length] int32, l0, l1 [..., length] float32, inside [..., length].
+    Returns i0, i1 [..., length] int32, l0, l1 [..., length] in `dt` (torch's opmath type:
+    float32, or float64 for double masks), inside [..., length].
     """
     pix = jnp.arange(length, dtype=jnp.int32)
     local = pix - start[..., None]  # pixel index inside the resized box
     inside = (local >= 0) & (local < size[..., None])
-    ratio = true_div(jnp.full(size.shape, in_size, jnp.float32), size.astype(jnp.float32))
-    src = ratio[..., None] * (local.astype(jnp.float32) + 0.5) - 0.5
+    ratio = true_div(jnp.full(size.shape, in_size, dt), size.astype(dt))
+    src = ratio[..., None] * (local.astype(dt) + 0.5) - 0.5
     src = jnp.maximum(src, 0)
     i0 = jnp.clip(src.astype(jnp.int32), 0, in_size - 1)  # src >= 0: truncation is floor
     i1 = jnp.where(i0 < in_size - 1, i0 + 1, i0)
-    l1 = src - i0.astype(jnp.float32)  # in [0, 1): src < in_size - 1/2
+    l1 = src - i0.astype(dt)  # in [0, 1): src < in_size - 1/2
     return i0, i1, 1 - l1, l1, inside
 
 
@@ -68,7 +69,7 @@ def _paste(masks, boxes, height, width):
     dt = jnp.promote_types(masks.dtype, jnp.float32)
     padded = jnp.pad(masks.astype(dt), ((0, 0), (0, 0), (1, 1), (1, 1)))  # [B, D, M+2, M+2]
     scale = (m + 2) / m
-    b = boxes.astype(jnp.float32)
+    b = boxes.astype(dt)  # torchvision expands the boxes in their own dtype
     w_half = (b[..., 2] - b[..., 0]) * 0.5 * scale
     h_half = (b[..., 3] - b[..., 1]) * 0.5 * scale
     x_c = (b[..., 2] + b[..., 0]) * 0.5
@@ -81,8 +82,8 @@ def _paste(masks, boxes, height, width):
     h = jnp.maximum(y1 - y0 + 1, 1)
     # torchvision pastes rows max(y0, 0) .. min(y1 + 1, H) - 1 (likewise columns): the image
     # rows whose index in the resized box lies in [0, h), and none for an inverted box
-    yi0, yi1, ly0, ly1, yin = _resize_taps(y0, h, height, m + 2)
-    xi0, xi1, lx0, lx1, xin = _resize_taps(x0, w, width, m + 2)
+    yi0, yi1, ly0, ly1, yin = _resize_taps(y0, h, height, m + 2, dt)
+    xi0, xi1, lx0, lx1, xin = _resize_taps(x0, w, width, m + 2, dt)
     yin = yin & (y1 >= y0)[..., None]
     xin = xin & (x1 >= x0)[..., None]
     take_cols = jax.vmap(jax.vmap(lambda a, i: a[:, i]))  # [M+2, M+2], [W] -> [M+2, W]

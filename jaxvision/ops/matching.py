@@ -68,6 +68,6 @@ def sample_balanced(key, labels, num_samples=256, positive_fraction=0.5):
 
 def _first_k_random(key, mask, k):
     """A uniformly random subset of size k of the True entries of `mask` (static shapes)."""
-    u = jnp.where(mask, jax.random.uniform(key, mask.shape), 2.0)
+    u = jnp.where(mask, jax.random.uniform(key, mask.shape, jnp.float32), 2.0)  # x64 too
     rank = jnp.argsort(jnp.argsort(u))
     return mask & (rank < k)

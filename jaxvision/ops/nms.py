@@ -16,6 +16,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxvision.ops._checks import check_last_dim
 from jaxvision.ops.boxes import box_iou
@@ -63,8 +64,21 @@ def _nms(boxes, scores, classes, iou_threshold, max_output_size, score_threshold
     if boxes.shape[0] == 0:
         z = jnp.zeros((max_output_size,), jnp.int32)
         return z, jnp.zeros((max_output_size,), bool)
-    thr = jnp.asarray(iou_threshold, jnp.float32)
+    thr = iou_threshold_as(iou_threshold, jnp.promote_types(boxes.dtype, jnp.float32))
     return _nms_tiled(boxes, scores, classes, thr, score_threshold, max_output_size, tile)
+
+
+def iou_threshold_as(threshold, dtype):
+    """The threshold t in `dtype` such that `iou > t` for IoUs in `dtype` is torchvision's
+    kernel test, which compares the IoU with the threshold as a double: a Python number rounds
+    down to the largest value <= t (float32(0.3) = 0.30000001 would keep an IoU of 0.30000001,
+    which the kernel suppresses); a traced threshold is only cast."""
+    if isinstance(threshold, (int, float, np.floating, np.integer)):
+        t = np.asarray(threshold, dtype)
+        if float(t) > float(threshold):
+            t = np.nextafter(t, np.asarray(-np.inf, dtype))
+        return jnp.asarray(t, dtype)
+    return jnp.asarray(threshold, dtype)
 
 
 @functools.partial(jax.jit, static_argnums=(5, 6))
@@ -113,7 +127,7 @@ def _nms_tiled(boxes, scores, classes, thr, score_threshold, max_output_size, ti
 
         tile_keep, _ = jax.lax.while_loop(lambda s: s[1], step, (alive, jnp.array(True)))
         keep = jax.lax.dynamic_update_slice_in_dim(keep, tile_keep, start, 0)
-        return t + 1, keep, count + jnp.sum(tile_keep)
+        return t + 1, keep, count + jnp.sum(tile_keep, dtype=jnp.int32)
 
     def cond(state):
         t, _, count = state
@@ -122,6 +136,6 @@ def _nms_tiled(boxes, scores, classes, thr, score_threshold, max_output_size, ti
     init = (jnp.int32(0), jnp.zeros((padded,), bool), jnp.int32(0))
     _, keep, count = jax.lax.while_loop(cond, body, init)
     (pos,) = jnp.nonzero(keep, size=max_output_size, fill_value=0)
-    valid = jnp.arange(max_output_size) < count
+    valid = jnp.arange(max_output_size, dtype=jnp.int32) < count
     indices = jnp.where(valid, order[jnp.minimum(pos, n - 1)], 0).astype(jnp.int32)
     return indices, valid

@@ -334,8 +334,9 @@ def _round_half_away(x):
     return jnp.where(jnp.abs(x - t) >= 0.5, t + jnp.sign(x), t)
 
 
-def _pool_bin_bounds(size, out):
-    """torchvision's roi_pool bin bounds along one axis, in the kernel's float32 arithmetic.
+def _pool_bin_bounds(size, out, dtype=jnp.float32):
+    """torchvision's roi_pool bin bounds along one axis, in the kernel's arithmetic (the
+    features' floating type, float32 or float64).
 
     size: [K] int32 roi sizes (>= 1); out: static bin count. Returns (lo, hi) [K, out] int32
     offsets from the roi start: floor(p * bs), ceil((p + 1) * bs) with bs = float32(size) /
@@ -343,8 +344,8 @@ def _pool_bin_bounds(size, out):
     true division into a multiplication by the rounded reciprocal 1/out (which makes the last
     bin one cell longer for e.g. size 7, out 3).
     """
-    bs = true_div(size.astype(jnp.float32), out)
-    p = jnp.arange(out, dtype=jnp.float32)
+    bs = true_div(size.astype(dtype), out)
+    p = jnp.arange(out, dtype=dtype)
     lo = jnp.floor(p * bs[:, None]).astype(jnp.int32)
     hi = jnp.ceil((p + 1) * bs[:, None]).astype(jnp.int32)
     return lo, hi
@@ -365,14 +366,15 @@ def roi_pool(features, boxes, box_indices, output_size, spatial_scale=1.0):
 def _roi_pool(features, boxes, box_indices, output_size, spatial_scale):
     oh, ow = output_size
     _, h, w, _ = features.shape
-    q = _round_half_away(jax.lax.stop_gradient(boxes).astype(jnp.float32) * spatial_scale)
+    dt = jnp.promote_types(features.dtype, jnp.float32)
+    q = _round_half_away(jax.lax.stop_gradient(boxes).astype(dt) * spatial_scale)
     q = q.astype(jnp.int32)
     sx, sy = q[:, 0], q[:, 1]
     rw = jnp.maximum(q[:, 2] - sx + 1, 1)
     rh = jnp.maximum(q[:, 3] - sy + 1, 1)
 
     def bins(start, size, out, length):
-        lo, hi = _pool_bin_bounds(size, out)
+        lo, hi = _pool_bin_bounds(size, out, dt)
         lo = jnp.clip(lo + start[:, None], 0, length)
         hi = jnp.clip(hi + start[:, None], 0, length)
         r = jnp.arange(length)

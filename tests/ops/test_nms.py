@@ -157,3 +157,20 @@ def test_score_threshold_is_exclusive_and_defaults_keep_everything():
     _check(got, valid, np.array([0, 1]), 3)
     got, valid = nms(boxes, scores, 0.5, 3)  # defaults: every finite score counts
     _check(got, valid, np.array([0, 1, 2]), 3)
+
+
+def test_threshold_is_compared_as_a_double_like_the_kernel():
+    """torchvision's kernel tests `ovr > iou_threshold` with the IoU in the boxes' dtype and the
+    threshold a C++ double. Boxes [0,0,3,1] and [0,0,10,1] have IoU 3/10: in float32 that is
+    0.30000001 > 0.3, suppressed (the float32 threshold 0.30000001 would keep it); in float64
+    it is the double 0.3, not above 0.3, kept. Under x64 (tests/test_x64.py) both dtypes run."""
+    boxes = np.array([[0, 0, 3, 1], [0, 0, 10, 1]], np.float32)
+    scores = np.array([0.9, 0.8], np.float32)
+    assert np.float32(3) / np.float32(10) == np.float32(0.3) and float(np.float32(0.3)) > 0.3
+    for thr, want in [(0.3, [0]), (float(np.float32(0.3)), [0, 1]), (0.29, [0])]:
+        for tile in (1, 256):
+            _check(*_nms(boxes, scores, None, thr, 2, -np.inf, tile=tile), np.array(want), 2)
+        _check(*batched_nms(boxes, scores, np.array([1, 1]), thr, 2), np.array(want), 2)
+    if jax.config.jax_enable_x64:
+        assert 3.0 / 10.0 == 0.3
+        _check(*nms(boxes.astype(np.float64), scores, 0.3, 2), np.array([0, 1]), 2)

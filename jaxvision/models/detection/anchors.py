@@ -14,13 +14,14 @@ def level_strides(feature_shapes, image_shape):
     return [(h // fh, w // fw) for fh, fw in feature_shapes]
 
 
-def generate_anchors(feature_shapes, image_shape, sizes, aspect_ratios, strides=None):
+def generate_anchors(feature_shapes, image_shape, sizes, aspect_ratios, strides=None,
+                     dtype=jnp.float32):
     """Anchors of every level, concatenated level by level.
 
     feature_shapes: [(fh, fw), ...]; image_shape: (H, W) of the (padded) batch; sizes and
     aspect_ratios: one tuple per level; strides: per level (sy, sx), None for torchvision's
     `level_strides` (a 600x800 image's 38x50 VGG map would get stride 15 rows).
-    Returns ([A, 4] xyxy float32, [A] int32 level index, [n_0, n_1, ...] anchors per level).
+    Returns ([A, 4] xyxy in `dtype`, [A] int32 level index, [n_0, n_1, ...] anchors per level).
     """
     if len(sizes) != len(feature_shapes) or len(aspect_ratios) != len(feature_shapes):
         raise ValueError(
@@ -30,7 +31,7 @@ def generate_anchors(feature_shapes, image_shape, sizes, aspect_ratios, strides=
     if strides is None:
         strides = level_strides(feature_shapes, image_shape)
     for i, (fs, st) in enumerate(zip(feature_shapes, strides, strict=True)):
-        a = grid_anchors(fs, st, sizes[i], aspect_ratios[i])
+        a = grid_anchors(fs, st, sizes[i], aspect_ratios[i], dtype)
         out.append(a)
         levels.append(jnp.full((a.shape[0],), i, jnp.int32))
         counts.append(int(a.shape[0]))

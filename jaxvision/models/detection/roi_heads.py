@@ -86,7 +86,8 @@ class FastRCNNPredictor(nn.Module):
                        name="cls_score")(x)
         reg = nn.Dense(4 * self.num_classes, kernel_init=_linear_init, dtype=self.dtype,
                        name="bbox_pred")(x)
-        return cls.astype(jnp.float32), reg.astype(jnp.float32)
+        out = jnp.promote_types(self.dtype, jnp.float32)  # bfloat16 -> float32; float64 stays
+        return cls.astype(out), reg.astype(out)
 
 
 class MaskHead(nn.Module):
@@ -112,7 +113,7 @@ class MaskHead(nn.Module):
         x = nn.relu(block_upsample(x, w.astype(x.dtype)) + bias.astype(x.dtype))
         x = nn.Conv(self.num_classes, (1, 1), kernel_init=_mask_init, dtype=self.dtype,
                     name="mask_fcn_logits")(x)
-        return x.astype(jnp.float32)
+        return x.astype(jnp.promote_types(self.dtype, jnp.float32))
 
 
 def postprocess_detections(class_logits, box_regression, proposals, proposals_valid,
@@ -171,7 +172,7 @@ def sample_rois(key, proposals, proposals_valid, gt_boxes, gt_labels, gt_valid, 
         fg = sampled & pos[idx]
         m = matched[idx]
         cls = jnp.where(fg, glab[m], 0).astype(jnp.int32)
-        unit = jnp.array([0.0, 0.0, 1.0, 1.0])  # encodes to finite numbers, then masked
+        unit = jnp.array([0.0, 0.0, 1.0, 1.0], gt.dtype)  # encodes to finite numbers, then masked
         target_box = jnp.where(fg[:, None], gt[m], unit)
         safe = jnp.where(fg[:, None], boxes, unit)
         targets = jnp.where(fg[:, None], encode_boxes(target_box, safe, weights), 0.0)
@@ -204,8 +205,10 @@ class RoIHeads(nn.Module):
     maps: list of [B, H_l, W_l, C] finest first. Eval returns the detections dict ('boxes',
     'scores', 'labels', 'valid', + 'masks' [B, D, M, M] probabilities of the detected class);
     train returns {'classifier', 'box_reg' (+ 'mask')} unweighted losses, sampling RoIs from the
-    'sample' rng stream. Children: box_head (fc6, fc7), box_predictor (cls_score, bbox_pred),
-    mask_head (mask_fcn1..4, conv5_mask, mask_fcn_logits).
+    'sample' rng stream (sampled foreground/background counts per image [B] sown as
+    intermediates 'sampled_positive'/'_negative'). Children: box_head (fc6, fc7),
+    box_predictor (cls_score, bbox_pred), mask_head (mask_fcn1..4, conv5_mask,
+    mask_fcn_logits).
     """
 
     num_classes: int
@@ -271,6 +274,10 @@ class RoIHeads(nn.Module):
                         batch_size_per_image=self.box_batch_size_per_image,
                         positive_fraction=self.box_positive_fraction,
                         weights=self.bbox_reg_weights)
+        fg = s["sampled"] & (s["labels"] > 0)
+        self.sow("intermediates", "sampled_positive", jnp.sum(fg, axis=1, dtype=jnp.int32))
+        self.sow("intermediates", "sampled_negative",
+                 jnp.sum(s["sampled"] & ~fg, axis=1, dtype=jnp.int32))
         cls, reg = self._boxes(maps, image_shape, s["boxes"])
         classifier, box_reg = fast_rcnn_losses(cls, reg, s["labels"], s["targets"], s["sampled"])
         losses = dict(classifier=classifier, box_reg=box_reg)
@@ -278,7 +285,6 @@ class RoIHeads(nn.Module):
             if "masks" not in targets:
                 raise ValueError("targets: expected a 'masks' field [B, N, H, W] for Mask R-CNN, "
                                  f"got fields {sorted(targets)}")
-            fg = s["sampled"] & (s["labels"] > 0)
             n_pos = max(1, min(fg.shape[1], int(self.box_batch_size_per_image
                                                 * self.box_positive_fraction)))
             pidx = jax.vmap(lambda f: jnp.nonzero(f, size=n_pos, fill_value=0)[0])(fg)

@@ -46,8 +46,8 @@ class RPNHead(nn.Module):
             b = x.shape[0]
             logits.append(cls(t).reshape(b, -1))
             deltas.append(reg(t).reshape(b, -1, 4))
-        return (jnp.concatenate(logits, 1).astype(jnp.float32),
-                jnp.concatenate(deltas, 1).astype(jnp.float32))
+        out = jnp.promote_types(self.dtype, jnp.float32)  # bfloat16 -> float32; float64 stays
+        return jnp.concatenate(logits, 1).astype(out), jnp.concatenate(deltas, 1).astype(out)
 
 
 def clip_to_size(boxes, size):
@@ -130,7 +130,8 @@ class RegionProposalNetwork(nn.Module):
     `__call__(maps, image_shape, image_sizes, train, targets=None)`: maps list of
     [B, h_l, w_l, C]; image_shape (H, W) of the padded batch; image_sizes [B, 2] int.
     Returns (proposals [B, P, 4], proposals_valid [B, P], losses): losses is {} in eval and
-    {'rpn_objectness', 'rpn_box'} in training (anchors sampled from the 'sample' rng stream).
+    {'rpn_objectness', 'rpn_box'} in training (anchors sampled from the 'sample' rng stream;
+    the sampled counts per image [B] are sown as intermediates 'sampled_positive'/'_negative').
     P = post_nms_top_n_test or _train. Defaults: torchvision's. anchor_strides: per level
     (sy, sx) pixels, None for torchvision's (H // h_l, W // w_l).
     """
@@ -159,7 +160,8 @@ class RegionProposalNetwork(nn.Module):
                              f"per level, got {sorted(num)}")
         anchors, _, counts = generate_anchors([m.shape[1:3] for m in maps], image_shape,
                                               self.anchor_sizes, self.aspect_ratios,
-                                              self.anchor_strides)
+                                              self.anchor_strides,
+                                              jnp.promote_types(self.dtype, jnp.float32))
         objectness, deltas = RPNHead(num.pop(), dtype=self.dtype, name="head")(maps)
         pre = self.pre_nms_top_n_train if train else self.pre_nms_top_n_test
         post = self.post_nms_top_n_train if train else self.post_nms_top_n_test
@@ -176,5 +178,7 @@ class RegionProposalNetwork(nn.Module):
             fg_iou_thresh=self.fg_iou_thresh, bg_iou_thresh=self.bg_iou_thresh,
             batch_size_per_image=self.batch_size_per_image,
             positive_fraction=self.positive_fraction)
+        self.sow("intermediates", "sampled_positive", jnp.sum(pos, axis=1, dtype=jnp.int32))
+        self.sow("intermediates", "sampled_negative", jnp.sum(neg, axis=1, dtype=jnp.int32))
         obj, box = rpn_losses(objectness, deltas, tgt, pos, neg)
         return proposals, valid, dict(rpn_objectness=obj, rpn_box=box)
