@@ -40,3 +40,14 @@ def pytest_configure(config):
     if allocator.plan(os.environ, sys.platform, allocator.find_tcmalloc())[0] == "reexec":
         config.pluginmanager.getplugin("capturemanager").stop_global_capturing()
         allocator.reexec_with_tcmalloc()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`-n 2 --dist loadgroup`), the slow tests (full-size steps taking up
+    to 15 GB, convergence and multi-process runs) share one worker, one at a time; the other
+    worker runs the rest."""
+    import pytest
+
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("slow"))

@@ -18,7 +18,7 @@ SHORT_RUN = ("--config.train.steps=2", "--config.train.eval_batch_size=1",
 
 
 def run_recipe(name: str, dataset: str, tmp_path, *overrides: str, batch: int = 1,
-               timeout: int = 900) -> list[dict]:
+               timeout: int = 1800) -> list[dict]:
     """`train.py --config configs/<name>.py` on `dataset` on one CPU device; its metrics.jsonl
     records (the run must succeed: its stderr tail is the failure message)."""
     workdir = str(tmp_path / "work")
