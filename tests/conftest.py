@@ -7,8 +7,6 @@ fake implementations for lets `import torchvision` succeed (see DESIGN.md, Testi
 import os
 import sys
 
-import pytest
-
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # 8 virtual CPU devices for the data-parallel tests; set before JAX creates its CPU client.
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
@@ -42,22 +40,3 @@ def pytest_configure(config):
     if allocator.plan(os.environ, sys.platform, allocator.find_tcmalloc())[0] == "reexec":
         config.pluginmanager.getplugin("capturemanager").stop_global_capturing()
         allocator.reexec_with_tcmalloc()
-
-
-@pytest.fixture(autouse=True)
-def _one_slow_test_at_a_time(request, tmp_path_factory):
-    """Under pytest-xdist (`-n 2`), slow tests (full-size steps taking up to 15 GB, convergence
-    and multi-process runs) take an exclusive lock shared by the workers, so two of them never
-    run at once; fast tests go on beside them."""
-    if request.node.get_closest_marker("slow") is None:
-        yield
-        return
-    import fcntl
-
-    lock = tmp_path_factory.getbasetemp().parent / "jaxvision-slow-tests.lock"
-    with open(lock, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
