@@ -198,10 +198,9 @@ def _runs_without_jaxvision(out, folder, want):
         assert_same(dict(got), {k: v[:1] for k, v in want.items()})
 
 
+@pytest.mark.parametrize("exported", ["mask_rcnn"], indirect=True)  # its label_map
 def test_signature_describes_the_instance_segmenter(exported):
     name, workdir, out = exported
-    if name != "mask_rcnn":
-        pytest.skip("checked on the mask_rcnn run (its label_map)")
     _, signature = load(out)
     d, size = RUNS["mask_rcnn"]["box_detections_per_img"], DETECTION_SIZE
     assert signature == {
