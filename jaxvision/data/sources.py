@@ -182,37 +182,37 @@ def _coco(root: str, data, prepare: bool) -> DatasetSplits:
                                                                    SPLITS["test"])})
 
 
+def _voc_splits(builder, prepare: bool, **info) -> DatasetSplits:
+    """The splits of a VOC-format builder (`voc:`, `sbd:`), read through VocSource."""
+    from jaxvision.data.voc import CLASS_NAMES, VocSource
+
+    if prepare:
+        prepare_builder(builder)
+    cfg = builder.builder_config
+    return DatasetSplits(train=VocSource(builder.as_data_source(split="train")),
+                         test=VocSource(builder.as_data_source(split="test")),
+                         class_names=CLASS_NAMES, image_size=0, skipped_images=_skipped(builder),
+                         info={"root": cfg.root, **info,
+                               "splits": {"train": cfg.train_split, "test": cfg.test_split}})
+
+
 def _voc(root: str, data, prepare: bool) -> DatasetSplits:
-    from jaxvision.data.voc import CLASS_NAMES, VocSource, voc_builder
+    from jaxvision.data.voc import voc_builder
 
     builder = voc_builder(root, data_dir=data.data_dir,
                           skip_bad_images=bool(getattr(data, "skip_bad_images", False)),
                           **builder_kwargs("voc", data))
-    if prepare:
-        prepare_builder(builder)
-    cfg = builder.builder_config
-    return DatasetSplits(train=VocSource(builder.as_data_source(split="train")),
-                         test=VocSource(builder.as_data_source(split="test")),
-                         class_names=CLASS_NAMES, image_size=0, skipped_images=_skipped(builder),
-                         info={"root": cfg.root, "segmentation": cfg.segmentation,
-                               "splits": {"train": cfg.train_split, "test": cfg.test_split}})
+    return _voc_splits(builder, prepare, segmentation=builder.builder_config.segmentation)
 
 
 def _sbd(root: str, data, prepare: bool) -> DatasetSplits:
     from jaxvision.data.sbd import sbd_builder
-    from jaxvision.data.voc import CLASS_NAMES, VocSource
 
     builder = sbd_builder(root, data_dir=data.data_dir,
                           skip_bad_images=bool(getattr(data, "skip_bad_images", False)),
                           **builder_kwargs("sbd", data))
-    if prepare:
-        prepare_builder(builder)
-    cfg = builder.builder_config
-    return DatasetSplits(train=VocSource(builder.as_data_source(split="train")),
-                         test=VocSource(builder.as_data_source(split="test")),
-                         class_names=CLASS_NAMES, image_size=0, skipped_images=_skipped(builder),
-                         info={"root": cfg.root, "voc_root": cfg.voc_root, "segmentation": True,
-                               "splits": {"train": cfg.train_split, "test": cfg.test_split}})
+    return _voc_splits(builder, prepare, voc_root=builder.builder_config.voc_root,
+                       segmentation=True)
 
 
 def _skipped(builder) -> dict:
