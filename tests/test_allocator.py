@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from jaxvision import allocator
 
 LIB = "libtcmalloc_minimal.so.4"
@@ -53,6 +55,7 @@ def _run_probe(**env_overrides):
     return name, int(faults), out.stderr
 
 
+@pytest.mark.slow
 def test_opt_out_keeps_glibc_and_its_page_faults():
     name, faults, stderr = _run_probe(**{allocator.OPT_OUT: "0"})
     assert name == "glibc"

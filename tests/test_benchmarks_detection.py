@@ -7,6 +7,8 @@ that each figure it reports is a positive, finite number, with the load recorded
 import math
 import re
 
+import pytest
+
 from benchmarks import detection
 
 STAGES = ("backbone", "RPN", "RoI heads", "postprocess", "sum of stages")
@@ -29,6 +31,7 @@ def _positive(cell):
     return value
 
 
+@pytest.mark.slow
 def test_quick_mode_prints_every_row_with_positive_numbers(capsys):
     table = detection.main(["--quick"])
     assert table in capsys.readouterr().out

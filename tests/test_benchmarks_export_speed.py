@@ -3,9 +3,12 @@ finite, with the load recorded beside them. No timing is asserted (the machine i
 
 import math
 
+import pytest
+
 from benchmarks import export_speed
 
 
+@pytest.mark.slow
 def test_quick_mode_reports_positive_times_and_the_load(capsys):
     row = export_speed.main(["--quick"])
     for key in ("artifact_ms", "predict_ms", "ratio", "load_before", "load_after"):

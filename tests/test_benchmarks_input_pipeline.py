@@ -5,11 +5,14 @@ shared)."""
 
 import math
 
+import pytest
+
 from benchmarks import input_pipeline
 
 LOADERS = ("jaxvision, in process", "torchvision, num_workers=0", "torchvision, num_workers=1")
 
 
+@pytest.mark.slow
 def test_quick_mode_prints_every_row(capsys):
     text = input_pipeline.main(["--quick"])
     assert text in capsys.readouterr().out

@@ -28,10 +28,11 @@ def _cells(table):
 
 
 @pytest.fixture(scope="module")
-def quick():
+def quick():  # trains three detectors: about 70 s, so its tests are slow
     return rcnn_family.run(["--quick"])
 
 
+@pytest.mark.slow
 def test_quick_mode_rows(quick, capsys):
     table, rows = quick
     assert [r["name"] for r in rows] == list(rcnn_family.NAMES)
@@ -65,6 +66,7 @@ def test_quick_mode_rows(quick, capsys):
             rows[0]["seconds"] / r["seconds"], rel=0.06)
 
 
+@pytest.mark.slow
 def test_map_column_matches_a_float64_devkit_loop(quick):
     _, rows = quick
     for r in rows:

@@ -44,6 +44,7 @@ def test_every_docs_page_with_commands_has_a_checked_block():
     assert {"docs/training.md", "docs/evaluation.md", "docs/weights.md"} <= pages, pages
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", _blocks())
 def test_documented_command_runs(block, tmp_path):
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])

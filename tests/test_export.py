@@ -136,6 +136,7 @@ def assert_same(got, want):
             np.testing.assert_array_equal(got_value, value, err_msg=key)
 
 
+@pytest.mark.slow
 def test_artifact_matches_predict_on_photographs(exported, tmp_path):
     name, workdir, out = exported
     artifact, signature = load(out)
@@ -198,6 +199,7 @@ def _runs_without_jaxvision(out, folder, want):
         assert_same(dict(got), {k: v[:1] for k, v in want.items()})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exported", ["mask_rcnn"], indirect=True)  # its label_map
 def test_signature_describes_the_instance_segmenter(exported):
     name, workdir, out = exported

@@ -80,6 +80,7 @@ def _small(module, batch: int):
     return config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module,macs,published", [(resnet50, resnet50_macs, 4.09),
                                                    (vgg16, vgg16_macs, 15.47)])
 def test_flops_are_the_hand_count(module, macs, published):
@@ -95,6 +96,7 @@ def test_flops_are_the_hand_count(module, macs, published):
     assert 2 * forward <= row["flops_per_image_predict"] <= 1.02 * 2 * forward
 
 
+@pytest.mark.slow
 def test_memory_is_the_state_and_one_devices_batch():
     """AlexNet, batch 4 over 2 devices: each device's arguments are the replicated state
     (float32 params and SGD momentum: 2 x 4 bytes x torchvision's 61,100,840 parameters; step,
@@ -162,6 +164,7 @@ def test_recipes_are_found_and_named():
     assert pod_plan.num_classes("isbi:/data") == (pod_plan.DEFAULT_CLASSES, True)
 
 
+@pytest.mark.slow
 def test_cli_json_row(capsys, monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # main() rewrites it
     pod_plan.main(["configs/imagenet/alexnet.py", "--devices", "2", "--json"])

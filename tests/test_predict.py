@@ -80,6 +80,7 @@ def _photo(path, photo="chelsea", size=(150, 113), mode="RGB"):
     return np.asarray(Image.open(path).convert("RGB"))  # as saved (JPEG, palette)
 
 
+@pytest.mark.slow
 def test_workdir_alone_predicts_on_the_original_photograph(overridden_run, tmp_path):
     workdir = overridden_run
     with open(os.path.join(workdir, "config.json")) as f:
@@ -170,6 +171,7 @@ def test_main_requires_image_and_out(tmp_path):
         predict.main(["--workdir", str(tmp_path)])
 
 
+@pytest.mark.slow
 def test_cli_runs_as_a_module(overridden_run, tmp_path):
     _photo(tmp_path / "a.png", "astronaut", (64, 80), "L")
     _photo(tmp_path / "b.png", "coffee", (90, 60), "P")

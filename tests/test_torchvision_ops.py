@@ -47,6 +47,7 @@ def test_nms_matches_greedy_loop_and_keeps_iou_at_threshold():
     assert torchvision.ops.nms(pair, score, 0.49).tolist() == [0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampling_ratio", [2, 0])
 @pytest.mark.parametrize("aligned", [False, True])
 def test_roi_align_inside_map_equals_pure_python_reference(sampling_ratio, aligned):

@@ -139,6 +139,7 @@ def _dense(n_in, n_out):
     return n_in * n_out + n_out
 
 
+@pytest.mark.slow
 def test_vgg16_conv_count_is_torchvisions():
     import torchvision
 
@@ -174,7 +175,8 @@ def test_vgg16_faster_rcnn_count():
     assert PARAMS["voc.faster_rcnn_vgg16"] == 137_073_622
 
 
-@pytest.mark.parametrize("name", sorted(REFERENCE))
+@pytest.mark.parametrize("name", [  # counting torchvision's model takes a second or two
+    pytest.param(n, marks=pytest.mark.slow) if n in TORCHVISION else n for n in sorted(REFERENCE)])
 def test_recipe_model_has_the_reference_parameter_count(name):
     config = _recipe(name).get_config()
     classes = TORCHVISION[name][1] if name in TORCHVISION else 81 if "coco" in name else 21

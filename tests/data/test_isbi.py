@@ -127,6 +127,7 @@ def test_eval_tile_scores_the_whole_slice_at_its_pixels(isbi_root):
     assert evaluator.result()["pixel_accuracy"] == 1.0
 
 
+@pytest.mark.slow
 def test_predict_image_maps_the_eval_tile_back_to_the_image():
     """jaxvision.predict on a tiled run: the class map of a 30 x 25 photograph crop is the
     model's argmax on the photograph mirrored by the margin, at the photograph's own pixels."""

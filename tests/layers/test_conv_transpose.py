@@ -15,6 +15,7 @@ def _loss(module, variables, x, r):
     return jnp.sum(module.apply(variables, x) * r)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kwargs", [
     dict(kernel_size=(2, 2), strides=(2, 2)),                           # U-Net up-conv, 'SAME'
     dict(kernel_size=(2, 2), strides=(2, 2), padding="VALID", use_bias=False),

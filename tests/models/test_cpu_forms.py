@@ -6,11 +6,13 @@ parameter gradients. Inference-mode BatchNorm: in train mode at this tiny size (
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxvision.layers import cpu_conv
 from jaxvision.models import get_model
 
 
+@pytest.mark.slow
 def test_resnet18_cpu_forms_match_plain(monkeypatch):
     model = get_model("resnet18", num_classes=10)
     x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))

@@ -30,6 +30,7 @@ def _window_argmax_mask(x):
     return mask
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(32, 32), (36, 42)])
 def test_unpooling_places_values_at_the_encoders_argmax(size):
     model = get_model("deconvnet", num_classes=3, **TINY)

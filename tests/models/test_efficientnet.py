@@ -33,6 +33,7 @@ def _lecture_rounding(n: int, printed: str) -> str:
     return f"{m:.1f}M" if "." in printed else f"{round(m)}M"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_param_count_equals_torchvision_and_lecture(name):
     n = jax_param_count(name, size=64)
@@ -52,6 +53,7 @@ def test_known_param_counts():
     assert jax_param_count("efficientnet_b7", size=64) == 66_347_960
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in NAMES])
 def test_logits_match_torchvision_at_native_resolution(name):
@@ -100,6 +102,7 @@ def test_stochastic_depth_drops_whole_samples_and_keeps_the_mean():
     np.testing.assert_array_equal(stochastic_depth(x, 0.25, deterministic=True), x)
 
 
+@pytest.mark.slow
 def test_train_mode_uses_dropout_rng():
     model, variables = init_variables("efficientnet_b0", num_classes=3, size=32)
     x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
@@ -119,6 +122,7 @@ def test_bad_input_raises_value_error():
                                           train=False))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k,s,size", [(3, 1, 9), (3, 2, 10), (5, 2, 11), (5, 1, 7)])
 def test_shifted_depthwise_conv_equals_grouped_conv(k, s, size):
     from jaxvision.layers import DepthwiseConv
@@ -135,6 +139,7 @@ def test_shifted_depthwise_conv_equals_grouped_conv(k, s, size):
         DepthwiseConv(k, s, impl="fft").apply(params, x)
 
 
+@pytest.mark.slow
 def test_train_mode_with_b5_batchnorm_matches_torchvision(monkeypatch):
     """A narrow, shallow EfficientNet built by the B5 factory (so with B5's BatchNorm: eps 1e-3,
     flax momentum 0.99 = torch momentum 0.01) against torchvision's EfficientNet with the norm

@@ -61,6 +61,7 @@ def test_output_size_equals_input_size(name, size):
     chex.assert_shape(features["fused"], (2, padded[0] // stride, padded[1] // stride, 5))
 
 
+@pytest.mark.slow
 def test_variants_differ_only_in_fusion_layers():
     x = jax.random.normal(jax.random.key(2), (1, 32, 32, 3))
     shapes = {n: jax.tree.map(jnp.shape, _shapes(get_model(n, num_classes=3, **TINY), x)["params"],
@@ -85,6 +86,7 @@ def test_variants_differ_only_in_fusion_layers():
     np.testing.assert_array_equal(f32, f8)
 
 
+@pytest.mark.slow
 def test_fusion_layers_start_at_zero_so_fcn16s_starts_as_upsampled_score_fr():
     x = jax.random.normal(jax.random.key(3), (1, 32, 32, 3))
     model = get_model("fcn16s", num_classes=3, **TINY)

@@ -26,6 +26,7 @@ def test_param_count_resnet50_known_value():
     assert jax_param_count("resnet50") == 25_557_032
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [
     "resnet18", "resnet34", "resnet50", "resnet101",
     pytest.param("resnet152", marks=pytest.mark.slow)])
@@ -48,6 +49,7 @@ def test_feature_maps(name, width):
     chex.assert_shape(features["pooled"], (2, width * 8))
 
 
+@pytest.mark.slow
 def test_train_mode_updates_batch_stats_and_bfloat16():
     model, variables = init_variables("resnet18", num_classes=10)
     x = jax.random.normal(jax.random.key(2), (2, 64, 64, 3))
@@ -65,6 +67,7 @@ def test_train_mode_updates_batch_stats_and_bfloat16():
     assert np.all(np.isfinite(np.asarray(logits16)))
 
 
+@pytest.mark.slow
 def test_bn_axis_name_is_used_under_pmap_style_vmap():
     model = get_model("resnet18", num_classes=4, axis_name="batch")
     x = jax.random.normal(jax.random.key(0), (2, 1, 32, 32, 3))
@@ -84,6 +87,7 @@ def test_bad_input_raises_value_error(shape, field):
         jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(shape), train=False))
 
 
+@pytest.mark.slow
 def test_cifar_stem_matches_torchvision_with_3x3_stem_in_train_mode():
     """stem='cifar' == torchvision resnet18 with conv1 a 3x3/1 conv and no max pool (He et al.
     Sec. 4.2): the known 11,173,962 parameters at 10 classes, and train-mode logits, input

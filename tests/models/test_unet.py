@@ -39,6 +39,7 @@ def test_valid_padding_maps_572_to_388_like_the_paper():
     assert count == _paper_param_count(1, 2, 4, 64) == 31_030_658
 
 
+@pytest.mark.slow
 def test_valid_padding_numbers_on_a_narrow_network():
     model = get_model("unet", num_classes=3, depth=2, base_width=4)
     x = jax.random.normal(jax.random.key(1), (2, 92, 92, 3))
@@ -48,6 +49,7 @@ def test_valid_padding_numbers_on_a_narrow_network():
     chex.assert_tree_all_finite(logits)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("upsampling", ["transpose", "bilinear"])
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_same_padding_keeps_size(upsampling, batch_norm):
@@ -60,6 +62,7 @@ def test_same_padding_keeps_size(upsampling, batch_norm):
     assert ("batch_stats" in variables) == batch_norm
 
 
+@pytest.mark.slow
 def test_compiles_once_per_shape():
     model = get_model("unet", num_classes=2, depth=2, base_width=4, padding="SAME")
     x = jnp.ones((1, 16, 16, 3))
@@ -74,6 +77,7 @@ def test_compiles_once_per_shape():
         forward(variables, x + i)
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_params():
     model = get_model("unet", num_classes=2, depth=2, base_width=4, padding="SAME",
                       dtype=jnp.bfloat16)
@@ -221,6 +225,7 @@ def _to_torch(tmodel, variables):
             jax.tree_util.tree_map_with_path(put, tree)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("padding,batch_norm,upsampling,size", [
     ("SAME", True, "transpose", 16), ("VALID", False, "bilinear", 44)])
 def test_train_mode_matches_an_independent_torch_unet(padding, batch_norm, upsampling, size):

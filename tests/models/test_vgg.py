@@ -14,17 +14,20 @@ NAMES = [f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")]
 SLOW = {"vgg19", "vgg19_bn"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_param_count_equals_torchvision(name):
     assert jax_param_count(name) == torch_param_count(name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in NAMES])
 def test_logits_match_torchvision(name):
     assert compare_logits(name, 224) < 1e-4
 
 
+@pytest.mark.slow
 def test_logits_match_torchvision_non_standard_size():
     # 96 px -> 3x3 pool5 map, adaptive-pooled to 7x7 with overlapping bins as in torch.
     assert compare_logits("vgg11", 96) < 1e-4
@@ -52,6 +55,7 @@ def test_feature_maps_for_fcn():
         chex.assert_shape(features[f"conv{k}"], (1, 224 // 2 ** (k - 1), 224 // 2 ** (k - 1), c))
 
 
+@pytest.mark.slow
 def test_dropout_only_in_train_mode():
     """Eval mode equals torchvision's eval-mode VGG-11-BN with the same weights (no dropout, BN
     on running statistics); train mode draws a different dropout mask per key."""

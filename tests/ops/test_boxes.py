@@ -39,6 +39,7 @@ def test_box_iou_matches_reference_and_torchvision():
     np.testing.assert_allclose(got, tv, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_box_iou_degenerate_and_batched():
     a = np.array([[0, 0, 0, 0], [1, 1, 1, 5], [0, 0, 2, 2], [3, 3, 1, 1]], np.float32)
     got = np.asarray(box_iou(a, a))

@@ -38,6 +38,7 @@ def _adversarial_boxes():
 IMPLS = ["gather", "matmul"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("aligned", [False, True])
 @pytest.mark.parametrize(("sampling_ratio", "output_size"),
@@ -117,6 +118,7 @@ def _inside_boxes(rng, n, scale=1.0):
     return (np.stack([x1, y1, x2, y2], 1) / scale).astype(np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("aligned", [False, True])
 @pytest.mark.parametrize("sampling_ratio", [-1, 2])
 def test_roi_align_matches_torchvision_values_and_grads(aligned, sampling_ratio):
@@ -263,6 +265,7 @@ def test_roi_pool_grad_routes_to_argmax():
     np.testing.assert_allclose(np.asarray(g), want)
 
 
+@pytest.mark.slow
 def test_fpn_level_and_multiscale():
     sampling_ratio = 2
     boxes = np.array([[0, 0, 56, 56], [0, 0, 224, 224], [0, 0, 112, 112], [0, 0, 2000, 2000.0],

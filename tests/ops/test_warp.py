@@ -56,6 +56,7 @@ def test_warp_matches_reference(size, p):
     np.testing.assert_allclose(got, warp_ref(images, BOXES, IDX, size, p), atol=2e-5)
 
 
+@pytest.mark.slow
 def test_warp_default_padding_and_fill():
     images = np.random.default_rng(1).normal(size=(1, 40, 50, 3)).astype(np.float32)
     boxes = np.array([[1.0, 2.0, 30.0, 38.0], [10.0, 5.0, 48.0, 25.0]], np.float32)
@@ -65,6 +66,7 @@ def test_warp_default_padding_and_fill():
     assert np.any(want == -0.5)
 
 
+@pytest.mark.slow
 def test_warp_box_fills_inner_region_exactly():
     # an image whose value is the x coordinate of the pixel centre: after warping, the columns
     # p .. ow - p - 1 sample inside the box at its evenly spaced positions

@@ -93,6 +93,7 @@ def test_evaluator_sums_over_batches():
     assert summary["loss"] == pytest.approx(ce_reference(logits, labels, 0).mean(), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_task_loss_predict_on_a_tiny_resnet():
     from jaxvision.models import get_model
 

@@ -65,6 +65,7 @@ def _batch(rng, b=2, n=3, size=32):
             "image_size": jnp.asarray([[size, size], [size - 4, size]])}
 
 
+@pytest.mark.slow
 def test_loss_weights_terms_and_logs_each():
     task = get_task("detection", NAMES, loss_weights={"box": 2.0})
     assert task.class_names == ("background", *NAMES) and "boxes" in task.fields

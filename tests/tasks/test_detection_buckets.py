@@ -13,6 +13,7 @@ see the padding, here as in torchvision's batches padded to their largest image.
 import chex
 import jax
 import numpy as np
+import pytest
 import skimage.data
 from flax import traverse_util
 from scipy.optimize import linear_sum_assignment
@@ -82,6 +83,7 @@ def _detections(out, example, image):
                           1)[keep]
 
 
+@pytest.mark.slow
 def test_buckets_train_and_give_the_squares_detections():
     """Landscape image: the same detections (one-to-one, within 2e-3 px and 2e-6 in score) from
     its 64 x 128 bucket as from the 128 x 128 square. The train step, traced at most once per

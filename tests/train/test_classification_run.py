@@ -13,6 +13,7 @@ from tests.train.conftest import records, saved_state
 from tests.train.test_init_from import tiny_classification_config
 
 
+@pytest.mark.slow
 def test_short_classification_run(tmp_path, data_dir):
     """The run's final top-1 and loss equal a float64 recomputation from its saved parameters
     on the test split (top-5 is top-3 with 3 classes, so only top-1 and the loss say much)."""

@@ -39,6 +39,7 @@ def folder(tmp_path_factory):
     return root, write_coco_photos(str(root), degenerate=True)
 
 
+@pytest.mark.slow
 def test_mask_rcnn_run_rescored_against_the_users_file(folder, tmp_path, data_dir):
     root, data = folder
     user_file = os.path.join(root, "annotations", "instances_val.json")
@@ -72,6 +73,7 @@ def test_mask_rcnn_run_rescored_against_the_users_file(folder, tmp_path, data_di
     assert logged["eval/gt_instances"] == 12 and logged["eval/images"] == 4
 
 
+@pytest.mark.slow
 def test_box_only_training_never_decodes_polygons(folder, tmp_path, data_dir):
     root, _ = folder
     write_coco_photos(str(root), degenerate=True)

@@ -51,6 +51,7 @@ def runs(tmp_path_factory, data_dir):
     return out
 
 
+@pytest.mark.slow
 def test_metrics_logged_and_equal_under_jit_and_pmap(runs):
     config, workdir, final = runs["jit"]
     names = {f"bbox/{k}" for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10",

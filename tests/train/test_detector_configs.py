@@ -29,6 +29,7 @@ DETECTORS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DETECTORS))
 def test_detector_config_trains_and_evaluates(name, tmp_path, data_dir):
     config = importlib.import_module(f"configs.{name}").get_config()

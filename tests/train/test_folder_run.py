@@ -4,6 +4,7 @@ its evaluation scores every non-void pixel of the test masks at their original s
 import os
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from jaxvision.tasks.segmentation import SegmentationEvaluator
@@ -12,6 +13,7 @@ from tests.data.photos import IGNORE, TEST, write_segmentation_folder
 from tests.train.conftest import tiny_unet_config
 
 
+@pytest.mark.slow
 def test_tiny_unet_trains_on_a_folder_and_scores_at_the_original_size(tmp_path, monkeypatch):
     root = str(tmp_path / "photos")
     write_segmentation_folder(root)

@@ -27,6 +27,7 @@ def reference_run(tmp_path_factory, data_dir):
     return workdir, train_and_evaluate(tiny_unet_config(data_dir), workdir)
 
 
+@pytest.mark.slow
 def test_short_run_logs_and_evaluates(reference_run):
     workdir, final = reference_run
     logged = records(workdir)
@@ -41,6 +42,7 @@ def test_short_run_logs_and_evaluates(reference_run):
     assert checkpoint_steps(workdir) == [9, 12]
 
 
+@pytest.mark.slow
 def test_finished_workdir_is_resumed_not_restarted(reference_run, data_dir):
     workdir, final = reference_run
     before = len(records(workdir))
@@ -73,6 +75,7 @@ def _progress_steps(stderr: str, total: int) -> list[int]:
     return [int(m.group(1)) for m in map(line.fullmatch, stderr.splitlines()) if m]
 
 
+@pytest.mark.slow
 def test_stopped_run_resumes_to_identical_parameters(reference_run, data_dir, tmp_path,
                                                      monkeypatch, capsys):
     ref_dir, ref_final = reference_run
@@ -88,6 +91,7 @@ def test_stopped_run_resumes_to_identical_parameters(reference_run, data_dir, tm
     chex.assert_trees_all_equal(saved_state(workdir, 12), saved_state(ref_dir, 12))
 
 
+@pytest.mark.slow
 def test_unfinished_checkpoint_write_is_ignored(reference_run, data_dir, tmp_path):
     """A crash in the middle of a save leaves only a temporary directory: the run resumes from
     the newest complete checkpoint."""

@@ -57,6 +57,7 @@ def single_device():
     return _run(JitMesh(devices=jax.devices()[:1]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parallel", [JitMesh, Pmap], ids=["jit", "pmap"])
 def test_data_parallel_matches_single_device(parallel, single_device):
     assert len(jax.devices()) == 8
@@ -68,17 +69,20 @@ def test_data_parallel_matches_single_device(parallel, single_device):
     assert int(state.step) == 3
 
 
+@pytest.mark.slow
 def test_grad_accumulation_equals_the_full_batch_without_batchnorm():
     full, _, _ = _run(JitMesh(), batch_norm=False)
     accumulated, _, _ = _run(JitMesh(), batch_norm=False, grad_accum_steps=4)
     chex.assert_trees_all_close(accumulated.params, full.params, rtol=2e-4, atol=2e-6)
 
 
+@pytest.mark.slow
 def test_grad_accumulation_rejects_a_non_divisor():
     with pytest.raises(ValueError, match="grad_accum_steps"):
         _run(JitMesh(devices=jax.devices()[:1]), grad_accum_steps=3)
 
 
+@pytest.mark.slow
 def test_ema_follows_its_definition():
     state, _, params = _run(JitMesh(), steps=3, ema_decay=0.5)
     expected = params[0]
@@ -87,12 +91,14 @@ def test_ema_follows_its_definition():
     chex.assert_trees_all_close(state.ema_params, expected, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_float32_state():
     state, losses, _ = _run(JitMesh(), dtype=jnp.bfloat16)
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
     assert all(np.isfinite(losses))
 
 
+@pytest.mark.slow
 def test_nonfinite_batch_skips_the_update():
     batches = _batches(2)
     batches[1]["image"][0, 0, 0, 0] = np.nan
@@ -119,6 +125,7 @@ def _poison_from(step_number):
     return make
 
 
+@pytest.mark.slow
 def test_nonfinite_loss_stops_the_run_naming_the_step(data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "make_train_step", _poison_from(4))
     with pytest.raises(loop.NonFiniteLossError, match="at step 5"):
@@ -128,6 +135,7 @@ def test_nonfinite_loss_stops_the_run_naming_the_step(data_dir, tmp_path, monkey
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(state["params"]))
 
 
+@pytest.mark.slow
 def test_nonfinite_skip_mode_finishes_with_finite_params(data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "make_train_step", _poison_from(10))
     config = tiny_unet_config(data_dir)
@@ -139,6 +147,7 @@ def test_nonfinite_skip_mode_finishes_with_finite_params(data_dir, tmp_path, mon
     assert np.isfinite(final["miou"])
 
 
+@pytest.mark.slow
 def test_pmap_training_run_matches_jit(data_dir, tmp_path):
     """The whole loop under pmap (replicated init, checkpoints of one copy, psum'd evaluation).
     SGD, because Adam's normalisation magnifies float32 rounding in near-zero gradients."""

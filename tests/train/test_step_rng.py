@@ -53,6 +53,7 @@ def _run(step, state, batches, start, stop):
     return state
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("accum", [1, 2])
 def test_dropout_keys_differ_per_step_and_microbatch_and_resume_is_exact(accum, tmp_path):
     batches, tx = _batches(), optax.adam(1e-2)

@@ -16,11 +16,20 @@ from jaxvision.models import get_model
 from jaxvision.tasks.original_frame import boxes_to_original
 from jaxvision.train.init_from import merge_pretrained
 from jaxvision.weights import from_darknet, load_variables, to_darknet
-from jaxvision.weights.darknet import main, read_weights, yolov3_cfg
+from jaxvision.weights.darknet import (
+    main,
+    model_kwargs_from_cfg,
+    read_cfg,
+    read_weights,
+    yolov3_cfg,
+)
 
 SIZE = 416
 KWARGS = dict(num_classes=81, darknet_input=True, bn_epsilon=1e-6)
 FIELDS = ("image", "boxes", "labels", "iscrowd", "image_id")
+# Redmon & Farhadi (2018), section 2.1: the nine COCO anchors, (w, h) in pixels at 416
+PAPER_ANCHORS = ((10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (59, 119), (116, 90),
+                 (156, 198), (373, 326))
 
 
 def _random_variables(rng):
@@ -102,6 +111,7 @@ def _opencv_detections(rows, size, thresh, nms, origin, content, orig):
     return sorted(out, key=lambda d: (d[0], -d[1]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [416, 608])
 def test_yolov3_matches_opencv_darknet(darknet_files, size, tmp_path):
     cfg, weights, _ = darknet_files
@@ -152,6 +162,7 @@ def test_yolov3_matches_opencv_darknet(darknet_files, size, tmp_path):
     assert total >= 20 * len(photos)
 
 
+@pytest.mark.slow
 def test_round_trip_is_exact_and_the_backbone_is_the_first_74_layers(darknet_files, tmp_path):
     cfg, weights, variables = darknet_files
     kwargs, read = from_darknet(cfg, weights)
@@ -182,6 +193,7 @@ def test_round_trip_is_exact_and_the_backbone_is_the_first_74_layers(darknet_fil
     assert isinstance(merged["params"]["head32_out"]["kernel"], jax.ShapeDtypeStruct)
 
 
+@pytest.mark.slow
 def test_cli_writes_a_checkpoint(darknet_files, tmp_path, capsys):
     cfg, weights, variables = darknet_files
     main(["--cfg", cfg, "--weights", weights, "--out", str(tmp_path / "ckpt")])
@@ -191,6 +203,7 @@ def test_cli_writes_a_checkpoint(darknet_files, tmp_path, capsys):
                                   variables["params"]["head8_out"]["bias"])
 
 
+@pytest.mark.slow
 def test_old_header_short_files_and_cfg_errors(darknet_files, tmp_path):
     cfg, weights, _ = darknet_files
     header, values = read_weights(weights)
@@ -224,6 +237,25 @@ def test_old_header_short_files_and_cfg_errors(darknet_files, tmp_path):
     wrong.write_text(text.replace("filters=1024", "filters=1000", 1))
     with pytest.raises(ValueError, match=r"layer 62: expected .*'filters': 1024"):
         from_darknet(str(wrong), weights)
+
+
+def test_cfg_gives_the_papers_anchors_and_each_header_version_its_seen_type(tmp_path):
+    """Small files only: a 20-class cfg at 608 reads back as 21 classes (with background) and
+    the paper's nine anchors; `seen` is int32 before version 0.2 and int64 from it on."""
+    cfg = tmp_path / "voc.cfg"
+    cfg.write_text(yolov3_cfg(num_classes=21, size=608))
+    kwargs = model_kwargs_from_cfg(str(cfg))
+    assert kwargs["num_classes"] == 21 and kwargs["anchors_per_cell"] == 3
+    assert kwargs["anchors"] == PAPER_ANCHORS
+    assert read_cfg(str(cfg))[0] == ("net", {"width": "608", "height": "608", "channels": "3"})
+    values = np.arange(6, dtype="<f4")
+    for version, seen in (((0, 1, 0), "<i4"), ((0, 2, 0), "<i8"), ((1, 0, 0), "<i8")):
+        path = tmp_path / "tiny.weights"
+        path.write_bytes(np.array(version, "<i4").tobytes() + np.array([7], seen).tobytes()
+                         + values.tobytes())
+        header, read = read_weights(str(path))
+        assert header == (*version, 7), version
+        np.testing.assert_array_equal(read, values)
 
 
 def test_letterbox_sizes_and_mapping_back():

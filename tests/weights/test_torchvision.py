@@ -124,6 +124,7 @@ def test_alexnet_fc6_inputs_are_permuted_from_chw_to_hwc():
                                weight @ pool5.reshape(-1), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_cli_as_module_and_bad_path(tmp_path, resnet18_state):
     import torch
 
@@ -140,6 +141,7 @@ def test_cli_as_module_and_bad_path(tmp_path, resnet18_state):
         load_variables(str(tmp_path / "nope"))
 
 
+@pytest.mark.slow
 def test_vgg_without_head_keeps_fc6_fc7_for_the_detectors(tmp_path):
     """`--no-head` on VGG-16 drops only fc8; the checkpoint goes into the VOC Faster R-CNN
     recipe through its `init_from_map` (convs to the backbone, fc6 / fc7 to the box head)."""

@@ -118,6 +118,7 @@ def _sampled_counts(module, variables, *args, **kwargs):
     return {k: np.asarray(v[0]) for k, v in state["intermediates"].items()}
 
 
+@pytest.mark.slow
 def test_sampled_counts_in_a_training_forward():
     """The registry's Faster R-CNN RPN and RoI heads (Mask R-CNN's are the same modules), at
     their defaults, trained on two 256x256 images with 64 ground-truth boxes each: enough

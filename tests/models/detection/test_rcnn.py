@@ -217,6 +217,7 @@ def nms_np(boxes, scores, thr):
     return keep
 
 
+@pytest.mark.slow
 def test_eval_contract_svm_scores_threshold_nms_decode_clip(model_and_params):
     model, params = model_and_params
     images = jnp.asarray(np.random.default_rng(3).normal(size=(B, H, W, 3)), jnp.float32)
@@ -298,6 +299,7 @@ def test_cnn_runs_once_per_region(model_and_params):
         assert all(s[0] == B * regions for s in _count_convs(tr.jaxpr, []))
 
 
+@pytest.mark.slow
 def test_train_losses_finite_without_boxes_or_proposals(model_and_params):
     model, params = model_and_params
     rng = np.random.default_rng(4)
@@ -352,6 +354,7 @@ def test_bad_input_errors(model_and_params):
             proposals=jnp.zeros((1, 1, 4)))
 
 
+@pytest.mark.slow
 def test_finetune_samples_32_fg_96_bg_with_iou_labels(model_and_params):
     # with cls_score's kernel zero every region's logits are its bias, so the mean CE over the
     # sample is (32 * -log p(class 1) + 96 * -log p(background)) / 128 when there are more

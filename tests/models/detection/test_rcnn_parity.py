@@ -68,6 +68,7 @@ def parity(request):
                 proposals=proposals[0].numpy(), dets={k: v.numpy() for k, v in dets[0].items()})
 
 
+@pytest.mark.slow
 def test_proposals_match_torchvision(parity):
     out, ref = parity["out"], parity["proposals"]
     n = int(out["proposals_valid"][0].sum())

@@ -44,6 +44,7 @@ def test_vgg16_600x800_gives_38x50_map_and_17100_anchors():
     np.testing.assert_array_equal(np.asarray(anchors), ref)
 
 
+@pytest.mark.slow
 def test_rpn_sampling_follows_torchvision_labels():
     _, anchors, _ = _vgg_anchors()
     gt = np.array([[100, 120, 300, 260], [400, 300, 420, 500], [50, 50, 50, 90]], np.float32)
@@ -142,6 +143,7 @@ def tiny_mask_rcnn():
     return model, variables, images, out
 
 
+@pytest.mark.slow
 def test_train_mode_losses_finite_on_bad_input(tiny_mask_rcnn):
     model, variables, images, out = tiny_mask_rcnn
     assert out["boxes"].shape == (2, 5, 4) and out["masks"].shape == (2, 5, 28, 28)
@@ -171,12 +173,16 @@ def test_train_mode_losses_finite_on_bad_input(tiny_mask_rcnn):
         assert any(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads[part])), part
 
 
+@pytest.mark.slow
 def test_bad_calls_raise_naming_the_field(tiny_mask_rcnn):
     model, variables, images, _ = tiny_mask_rcnn
     with pytest.raises(ValueError, match="targets"):
         model.apply(variables, images, train=True, rngs={"sample": jax.random.key(0)})
     with pytest.raises(ValueError, match="image_sizes"):
         model.apply(variables, images, image_sizes=jnp.zeros((3, 2), jnp.int32))
+
+
+def test_bad_model_arguments_raise_naming_the_field():
     with pytest.raises(ValueError, match="num_classes"):
         get_model("faster_rcnn", num_classes=1)
     with pytest.raises(ValueError, match="backbone"):
@@ -185,6 +191,7 @@ def test_bad_calls_raise_naming_the_field(tiny_mask_rcnn):
         get_model("faster_rcnn", num_classes=3, rpn_nms_treshold=0.5)
 
 
+@pytest.mark.slow
 def test_fast_rcnn_on_given_proposals_with_none_valid_in_one_image():
     model = get_model("fast_rcnn", num_classes=3, backbone_kwargs={"widths": (4, 4, 8, 8, 8)},
                       representation_size=16, box_batch_size_per_image=8,
@@ -209,6 +216,7 @@ def test_fast_rcnn_on_given_proposals_with_none_valid_in_one_image():
         model.apply(variables, images)
 
 
+@pytest.mark.slow
 def test_postprocess_matches_torchvision_with_a_score_exactly_at_the_threshold():
     from torchvision.models.detection.roi_heads import RoIHeads as TVRoIHeads
 

@@ -38,6 +38,7 @@ def pair():
     return tm, get_model("ssd300", num_classes=K), variables
 
 
+@pytest.mark.slow
 def test_default_boxes_equal_torchvision(pair):
     tm, model, _ = pair
     ours = np.asarray(model.default_boxes((300, 300)))
@@ -62,6 +63,7 @@ def test_parameter_count_and_importer_errors(pair):
         from_torchvision("ssd300_vgg16", sd)
 
 
+@pytest.mark.slow
 def test_detections_equal_torchvision(pair):
     tm, model, variables = pair
     x = torch.randn(1, 3, 300, 300, generator=torch.Generator().manual_seed(1))
@@ -103,6 +105,7 @@ def test_detections_equal_torchvision(pair):
     assert not det["labels"][n:].any() and not det["scores"][n:].any()
 
 
+@pytest.mark.slow
 def test_train_losses_equal_torchvision(pair):
     tm, model, variables = pair
     x = torch.randn(2, 3, 300, 300, generator=torch.Generator().manual_seed(2))

@@ -23,6 +23,7 @@ def _flat(tree):
             for path, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", range(6))
 def test_ssd300_mask_is_torchvision_vgg_extractor_requires_grad(k):
     import torchvision
@@ -73,6 +74,7 @@ def _grads(model, batch):
     return variables["params"], _flat(grads)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, kwargs, size, frozen_layers, trained", [
     ("faster_rcnn", dict(backbone="resnet18_fpn", backbone_kwargs=dict(trainable_layers=3)),
      128, None, ("backbone", "body", "layer2_0", "conv1", "kernel")),

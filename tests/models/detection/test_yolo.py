@@ -117,6 +117,7 @@ def test_postprocess_equals_numpy_and_torchvision_batched_nms():
                                _np_decode(raw[1], 16, anchors[1]), rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_score_threshold_is_strict():
     # zero logits: objectness 0.5 x class 0.5 = 0.25 exactly for every box and class
     model = YOLOv3(num_classes=2, strides=(32,), anchors_per_cell=1, anchors=((32, 32),))
@@ -228,6 +229,7 @@ def test_ignore_threshold_is_strictly_above_half(y2, ignored):
         np.testing.assert_allclose(float(grad), 0.5)  # d/dx BCE(x, 0) at 0 = sigmoid(0)
 
 
+@pytest.mark.slow
 def test_training_on_awkward_targets_is_finite_and_traced_once():
     model = get_model("yolov3", num_classes=3, width=0.125, depths=(0, 0, 0, 0, 1),
                       strides=(32,), anchors=[(4, 4), (16, 16), (48, 40)])
