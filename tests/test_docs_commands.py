@@ -27,8 +27,10 @@ def _blocks():
     out = []
     for page in PAGES:
         with open(os.path.join(REPO, page)) as f:
-            out += [pytest.param(block, id=f"{page}:{k}")
-                    for k, block in enumerate(marked_blocks(f.read()))]
+            for k, block in enumerate(marked_blocks(f.read())):
+                trains = "--config.train.steps" in block  # a training run: tens of seconds
+                out.append(pytest.param(block, id=f"{page}:{k}",
+                                        marks=pytest.mark.slow if trains else ()))
     return out
 
 
@@ -44,7 +46,6 @@ def test_every_docs_page_with_commands_has_a_checked_block():
     assert {"docs/training.md", "docs/evaluation.md", "docs/weights.md"} <= pages, pages
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("block", _blocks())
 def test_documented_command_runs(block, tmp_path):
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
