@@ -215,6 +215,7 @@ def test_signature_describes_the_instance_segmenter(exported):
         "platforms": ["cpu", "cuda", "tpu"], "workdir": workdir, "step": 0}
 
 
+@pytest.mark.slow
 def test_fixed_batch_and_cpu_only(tmp_path_factory, data_dir, tmp_path):
     run = make_run("unet", str(tmp_path_factory.mktemp("unet")), data_dir)
     out = export.export_run(run, str(tmp_path), batch=2, platforms=("cpu",))

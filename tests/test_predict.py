@@ -64,7 +64,7 @@ def test_labels_of_boxes_with_the_same_top_do_not_cover_each_other():
 
 
 @pytest.fixture(scope="module")
-def overridden_run(tmp_path_factory):
+def overridden_run(tmp_path_factory):  # about 25 s: its tests are slow
     """A tiny U-Net run trained by `train.py` with overrides that change the model's shapes."""
     workdir = str(tmp_path_factory.mktemp("run"))
     cmd = train_cmd(workdir, str(tmp_path_factory.mktemp("tfds")), "--config.train.steps=4",
@@ -127,6 +127,7 @@ def test_render_classification_names_the_top_class():
     assert picture.any()  # the label was written
 
 
+@pytest.mark.slow
 def test_exif_rotated_photograph_is_drawn_upright(overridden_run, tmp_path):
     image = Image.fromarray(skimage.data.rocket()).resize((96, 64))
     exif = image.getexif()
@@ -137,6 +138,7 @@ def test_exif_rotated_photograph_is_drawn_upright(overridden_run, tmp_path):
     assert np.asarray(Image.open(tmp_path / "out.png")).shape == (96, 64, 3)
 
 
+@pytest.mark.slow
 def test_eval_never_overwrites(overridden_run, capsys):
     workdir = overridden_run
     logged = [r for r in records(workdir) if r["split"] == "test"][-1]
@@ -150,6 +152,7 @@ def test_eval_never_overwrites(overridden_run, capsys):
     assert sorted(os.listdir(os.path.join(workdir, "eval"))) == ["4-predict", "4-predict-2"]
 
 
+@pytest.mark.slow
 def test_a_conflicting_config_is_named(overridden_run, tmp_path):
     with pytest.raises(SystemExit, match=r"config.model_kwargs.base_width: the run has 6, "
                                          r"given 4"):
