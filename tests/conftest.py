@@ -17,7 +17,7 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
                                " --xla_force_host_platform_device_count=8").strip()
 # One XLA compilation cache for the whole run and the train.py subprocesses it starts: many tests
 # compile the same small programs again (each Trainer jits afresh), and a hit skips XLA:CPU's
-# compile (fast lane 262 s -> 229 s). A new, empty folder per run, removed by the process that
+# compile (times in docs/testing.md). A new, empty folder per run, removed by the process that
 # made it (the same pid after the tcmalloc restart), so every run starts cold.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxvision-tests-xla-")
