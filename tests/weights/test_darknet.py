@@ -23,13 +23,11 @@ from jaxvision.weights.darknet import (
     read_weights,
     yolov3_cfg,
 )
+from tests.models.detection.test_defaults import CFG_ANCHORS
 
 SIZE = 416
 KWARGS = dict(num_classes=81, darknet_input=True, bn_epsilon=1e-6)
 FIELDS = ("image", "boxes", "labels", "iscrowd", "image_id")
-# Redmon & Farhadi (2018), section 2.1: the nine COCO anchors, (w, h) in pixels at 416
-PAPER_ANCHORS = ((10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (59, 119), (116, 90),
-                 (156, 198), (373, 326))
 
 
 def _random_variables(rng):
@@ -239,14 +237,15 @@ def test_old_header_short_files_and_cfg_errors(darknet_files, tmp_path):
         from_darknet(str(wrong), weights)
 
 
-def test_cfg_gives_the_papers_anchors_and_each_header_version_its_seen_type(tmp_path):
+def test_cfg_gives_darknets_anchors_and_each_header_version_its_seen_type(tmp_path):
     """Small files only: a 20-class cfg at 608 reads back as 21 classes (with background) and
-    the paper's nine anchors; `seen` is int32 before version 0.2 and int64 from it on."""
+    the nine anchors of Darknet's yolov3.cfg (the paper's, Sec. 2.1); `seen` is int32 before
+    version 0.2 and int64 from it on."""
     cfg = tmp_path / "voc.cfg"
     cfg.write_text(yolov3_cfg(num_classes=21, size=608))
     kwargs = model_kwargs_from_cfg(str(cfg))
     assert kwargs["num_classes"] == 21 and kwargs["anchors_per_cell"] == 3
-    assert kwargs["anchors"] == PAPER_ANCHORS
+    assert kwargs["anchors"] == tuple(zip(CFG_ANCHORS[::2], CFG_ANCHORS[1::2], strict=True))
     assert read_cfg(str(cfg))[0] == ("net", {"width": "608", "height": "608", "channels": "3"})
     values = np.arange(6, dtype="<f4")
     for version, seen in (((0, 1, 0), "<i4"), ((0, 2, 0), "<i8"), ((1, 0, 0), "<i8")):
