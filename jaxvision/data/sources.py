@@ -97,6 +97,11 @@ def builder_kwargs(entry: str, data_cfg) -> dict:
     return {**defaults, **given}
 
 
+def _skip_bad_images(data) -> bool:
+    """`data.skip_bad_images` (False when the data config has no such field)."""
+    return bool(getattr(data, "skip_bad_images", False))
+
+
 def prepare_builder(builder) -> None:
     """`builder.download_and_prepare()`; when it fails, the folders it created (the builder's,
     its config's and version's, TFDS's `downloads/`) are removed, so a failed preparation
@@ -135,7 +140,7 @@ def _folder(root: str, data, prepare: bool) -> DatasetSplits:
     from jaxvision.data.folder import folder_builder
 
     builder, names = folder_builder(root, data_dir=data.data_dir,
-                                    skip_bad_images=bool(getattr(data, "skip_bad_images", False)),
+                                    skip_bad_images=_skip_bad_images(data),
                                     **builder_kwargs("folder", data))
     return _decoded(builder, names, prepare)
 
@@ -143,8 +148,8 @@ def _folder(root: str, data, prepare: bool) -> DatasetSplits:
 def _imagefolder(root: str, data, prepare: bool) -> DatasetSplits:
     from jaxvision.data.imagefolder import imagefolder_builder
 
-    builder, names = imagefolder_builder(
-        root, data_dir=data.data_dir, skip_bad_images=bool(getattr(data, "skip_bad_images", False)))
+    builder, names = imagefolder_builder(root, data_dir=data.data_dir,
+                                         skip_bad_images=_skip_bad_images(data))
     return _decoded(builder, names, prepare)
 
 
@@ -168,7 +173,7 @@ def _coco(root: str, data, prepare: bool) -> DatasetSplits:
     if kw["masks"] is None:
         kw["masks"] = bool(getattr(data, "instance_masks", True))
     builder = coco_builder(root, data_dir=data.data_dir,
-                           skip_bad_images=bool(getattr(data, "skip_bad_images", False)), **kw)
+                           skip_bad_images=_skip_bad_images(data), **kw)
     if prepare:
         prepare_builder(builder)
     meta = builder.info.metadata or {}
@@ -200,7 +205,7 @@ def _voc(root: str, data, prepare: bool) -> DatasetSplits:
     from jaxvision.data.voc import voc_builder
 
     builder = voc_builder(root, data_dir=data.data_dir,
-                          skip_bad_images=bool(getattr(data, "skip_bad_images", False)),
+                          skip_bad_images=_skip_bad_images(data),
                           **builder_kwargs("voc", data))
     return _voc_splits(builder, prepare, segmentation=builder.builder_config.segmentation)
 
@@ -209,7 +214,7 @@ def _sbd(root: str, data, prepare: bool) -> DatasetSplits:
     from jaxvision.data.sbd import sbd_builder
 
     builder = sbd_builder(root, data_dir=data.data_dir,
-                          skip_bad_images=bool(getattr(data, "skip_bad_images", False)),
+                          skip_bad_images=_skip_bad_images(data),
                           **builder_kwargs("sbd", data))
     return _voc_splits(builder, prepare, voc_root=builder.builder_config.voc_root,
                        segmentation=True)
