@@ -380,7 +380,10 @@ def single_stage_fns(name, batch, size, num_classes=NUM_CLASSES):
 
 # ------------------------------------------------------------------------------------- main
 def _ms(s):
-    return f"{s * 1e3:.0f}"
+    """Milliseconds: whole ones from 10 ms, two significant digits below (a sub-millisecond
+    stage of the quick run would otherwise print 0)."""
+    ms = s * 1e3
+    return f"{ms:.0f}" if ms >= 10 else f"{ms:.2g}"
 
 
 def _excl(r):

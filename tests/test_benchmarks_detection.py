@@ -74,3 +74,10 @@ def test_quick_mode_prints_every_row_with_positive_numbers(capsys):
                 _positive(cells[8])
             _positive(cells[7])
     assert rows[("faster_rcnn", "1")][7:] == ["1.0", "1.0"]
+
+
+def test_milliseconds_keep_two_digits_below_ten():
+    """A sub-millisecond stage of the quick run prints as a positive number, not 0; from 10 ms
+    on (the threshold itself included) whole milliseconds."""
+    assert [detection._ms(s) for s in (0.0003, 0.0095, 0.010, 0.01049, 1.2345)] == [
+        "0.3", "9.5", "10", "10", "1234"]
