@@ -25,6 +25,24 @@ DATA_AXIS = "data"
 PMAP_AXIS = "batch"
 
 
+# The init program runs once, so its compile time counts, not its speed: XLA:CPU's LLVM at -O1
+# compiles a model's random initialisers to the same bits 1.2-3.5x faster than at its default
+# -O2 (a tiny U-Net 10 s -> 2.8 s, ResNet-18 7.9 s -> 3.2 s); -O0 changes the bits.
+CPU_INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
+def compile_init(init_fn: Callable, platform: str, **jit_kwargs) -> Callable:
+    """`init_fn` jitted with `jit_kwargs` and compiled at its first call, on CPU with
+    `CPU_INIT_COMPILER_OPTIONS` (other platforms: XLA's defaults). For a function called once."""
+    jitted = jax.jit(init_fn, **jit_kwargs)
+    options = CPU_INIT_COMPILER_OPTIONS if platform == "cpu" else None
+
+    def run(*args):
+        return jitted.lower(*args).compile(compiler_options=options)(*args)
+
+    return run
+
+
 def _check_divisible(local_batch, devices: int, per_process: bool):
     for name, value in local_batch.items():
         size = np.shape(value)[0] * (1 if per_process else jax.process_count())
@@ -59,7 +77,9 @@ class JitMesh:
         return jax.device_put(tree, self.replicated)
 
     def jit_init(self, init_fn: Callable) -> Callable:
-        return jax.jit(init_fn, out_shardings=self.replicated)
+        """`init_fn(*args) -> state`, compiled at its one call, output replicated."""
+        return compile_init(init_fn, self.mesh.devices.flat[0].platform,
+                            out_shardings=self.replicated)
 
     def jit_step(self, train_step: Callable) -> Callable:
         """`train_step(state, batch, key)` compiled once, with the input state's buffers donated."""
@@ -126,7 +146,7 @@ class Pmap:
             jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), tree), self.stacked)
 
     def jit_init(self, init_fn: Callable) -> Callable:
-        single = jax.jit(init_fn)
+        single = compile_init(init_fn, jax.default_backend())
         return lambda *args: self.replicate(single(*args))
 
     def jit_step(self, train_step: Callable) -> Callable:
