@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxvision.models import get_model
+from jaxvision.train.parallel import compile_init
 from jaxvision.weights import from_torchvision
 
 
@@ -77,7 +78,7 @@ def compare_logits(name: str, size: int, seed: int = 0) -> float:
 def init_variables(name: str, size: int = 64, **kwargs):
     """`(model, variables)` of `get_model(name, **kwargs)` initialised on `[1, size, size, 3]`."""
     model = get_model(name, **kwargs)
-    variables = jax.jit(lambda x: model.init(
-        {"params": jax.random.key(0), "dropout": jax.random.key(1)}, x, train=False))(
-        jnp.zeros((1, size, size, 3), jnp.float32))
+    variables = compile_init(lambda x: model.init(
+        {"params": jax.random.key(0), "dropout": jax.random.key(1)}, x, train=False),
+        jax.default_backend())(jnp.zeros((1, size, size, 3), jnp.float32))
     return model, variables
