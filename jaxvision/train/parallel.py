@@ -26,8 +26,8 @@ PMAP_AXIS = "batch"
 
 
 # The init program runs once, so its compile time counts, not its speed: XLA:CPU's LLVM at -O1
-# compiles a model's random initialisers to the same bits 1.2-3.5x faster than at its default
-# -O2 (a tiny U-Net 10 s -> 2.8 s, ResNet-18 7.9 s -> 3.2 s); -O0 changes the bits.
+# compiles a model's random initialisers to the same bits 1.4-3x faster than at its default -O2
+# (docs/benchmarks.md, benchmarks/init_compile.py); -O0 changes the bits.
 CPU_INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 
