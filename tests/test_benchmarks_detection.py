@@ -10,19 +10,15 @@ import re
 import pytest
 
 from benchmarks import detection
+from tests.markdown_tables import table_rows
 
 STAGES = ("backbone", "RPN", "RoI heads", "postprocess", "sum of stages")
 
 
 def _rows(table):
     """{first cell: [the other cells]} of every markdown table row (header rows included)."""
-    out = {}
-    for line in table.splitlines():
-        if line.startswith("|") and not line.startswith("|---"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            out[(cells[0], cells[2]) if cells[0] in ("faster_rcnn", "ssd300", "yolov3")
-                else cells[0]] = cells[1:]
-    return out
+    return {(cells[0], cells[2]) if cells[0] in ("faster_rcnn", "ssd300", "yolov3")
+            else cells[0]: cells[1:] for cells in table_rows(table)}
 
 
 def _positive(cell):

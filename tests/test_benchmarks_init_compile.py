@@ -7,21 +7,22 @@ import math
 import pytest
 
 from benchmarks import init_compile
+from tests.markdown_tables import half_last_digit, table_rows
 
 
 @pytest.mark.slow
 def test_quick_mode_prints_a_row_with_the_same_bits(capsys):
     text = init_compile.main(["--quick"])
     assert text in capsys.readouterr().out
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()[2:]]
-    assert len(rows) == 1
-    name, size, default, o1, ratio, same, load = rows[0]
+    header, *rows = table_rows(text)
+    assert len(rows) == 1 and header[0] == "model"
+    name, size, default_cell, o1_cell, ratio_cell, same, load = rows[0]
     assert (name, size, same) == ("unet", "16x16", "yes")
-    default, o1, ratio = float(default), float(o1), float(ratio)
+    default, o1, ratio = float(default_cell), float(o1_cell), float(ratio_cell)
     assert math.isfinite(default) and default > 0 and math.isfinite(o1) and o1 > 0
-    # each cell printed to 0.01: the ratio of the unrounded times lies between these
-    half = 0.005
-    assert (default - half) / (o1 + half) - half <= ratio <= (default + half) / (o1 - half) + half
+    # the ratio of the unrounded times lies between these, each cell rounded as printed
+    d, o, r = (half_last_digit(c) for c in (default_cell, o1_cell, ratio_cell))
+    assert (default - d) / (o1 + o) - r <= ratio <= (default + d) / (o1 - o) + r
     assert float(load) >= 0
 
 

@@ -8,19 +8,14 @@ import math
 import pytest
 
 from benchmarks import input_pipeline
+from tests.markdown_tables import half_last_digit, table_rows
 
 LOADERS = ("jaxvision, in process", "torchvision, num_workers=0", "torchvision, num_workers=1")
 
 
-def table_rows(text: str) -> list[list[str]]:
-    """The body cells of the markdown table, header and rule left out."""
-    return [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
-            if line.startswith("| ") and not line.startswith(("| pipeline", "| ---"))]
-
-
-def half_last_digit(cell: str) -> float:
-    """Half a unit in the printed cell's last place: how far rounding may have moved it."""
-    return 0.5 * 10.0 ** -len(cell.partition(".")[2])
+def body_rows(text: str) -> list[list[str]]:
+    """The cells of the table's data rows (its header left out)."""
+    return [row for row in table_rows(text) if row[0] != "pipeline"]
 
 
 def assert_cores_follow_rates(rows: list[list[str]]) -> None:
@@ -48,7 +43,7 @@ def test_cores_stay_within_rounding_at_the_edge_ci_met():
     A cores cell off by one in its last digit past that edge (0.2) is caught."""
     edge = input_pipeline.Row("mask_rcnn", LOADERS[0], 3572, 100.0, 100.0)
     text = input_pipeline.table([edge], (0.0, 0.0, 0.0))
-    rows = table_rows(text)
+    rows = body_rows(text)
     assert rows == [["mask_rcnn", LOADERS[0], "35.7", "0.3", "35.7", "0.3"]]
     assert_cores_follow_rates(rows)
     with pytest.raises(AssertionError):
@@ -62,7 +57,7 @@ def test_quick_mode_prints_every_row(capsys):
     text = input_pipeline.main(["--quick"])
     assert text in capsys.readouterr().out
     assert text.startswith("load average before the run ")
-    rows = table_rows(text)
+    rows = body_rows(text)
     assert [(r[0], r[1]) for r in rows] == [
         (p, loader) for p in input_pipeline.TARGETS for loader in LOADERS]
     assert_cores_follow_rates(rows)

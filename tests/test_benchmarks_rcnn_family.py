@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks import rcnn_family
+from tests.markdown_tables import table_rows
 from tests.metrics.test_voc import _reference_voc
 
 LECTURE = {"rcnn": ("50", "1x", "66.0"), "fast_rcnn": ("2", "25x", "66.9"),
@@ -19,12 +20,7 @@ LECTURE = {"rcnn": ("50", "1x", "66.0"), "fast_rcnn": ("2", "25x", "66.9"),
 
 def _cells(table):
     """{model: [the other cells]} of the table's data rows."""
-    out = {}
-    for line in table.splitlines():
-        if line.startswith("| ") and not line.startswith("| model"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            out[cells[0]] = cells[1:]
-    return out
+    return {cells[0]: cells[1:] for cells in table_rows(table) if cells[0] != "model"}
 
 
 @pytest.fixture(scope="module")
